@@ -1,0 +1,137 @@
+"""The adapter interface.
+
+An adapter connects the hub to one kind of external system. It declares what it can do as class
+attributes (the hub reads them; nothing is discovered by trial), and implements two steps for each
+outbound delivery: :meth:`Adapter.map_out` turns the canonical payload into the destination's
+format, and :meth:`Adapter.send` hands those bytes to the destination's transport. Errors that
+trying again can cure are raised as ``TransientDeliveryError``; a refusal that will not change is
+``PermanentDeliveryError``. Exceptions listed in ``transient_errors`` are classed as transient by
+the hub, so an adapter need not catch them itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Callable, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from hub.envelope import Envelope, MessageType
+from hub.errors import ConfigError
+from hub.permit import Permit
+
+
+class Direction(str, Enum):
+    """Which way messages flow between the hub and the adapter's system."""
+
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class AdapterOptions(BaseModel):
+    """Base of each adapter's options model; unknown keys are rejected."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """The bytes to send to the destination, in its format, with transport headers."""
+
+    body: bytes
+    content_type: str = "application/xml"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """The destination's answer to a delivery it accepted."""
+
+    warnings: tuple[str, ...] = ()
+    reference: str | None = None
+    detail: str | None = None
+
+    @property
+    def state(self) -> str:
+        return "delivered_with_warnings" if self.warnings else "delivered"
+
+
+@dataclass(frozen=True)
+class DeliveryJob:
+    """One (message, destination) delivery as the adapter sees it."""
+
+    delivery_id: str
+    destination: str
+    envelope: Envelope
+    payload: bytes
+    idempotency_key: str
+    attempt: int = 1
+    permit: Permit | None = None
+
+
+@dataclass
+class AdapterContext:
+    """What the hub gives an adapter: its logger, a metrics hook and journal look-ups."""
+
+    logger: logging.Logger
+    lookup_permit: Callable[[str], Permit | None] = lambda key: None
+    count: Callable[[str, dict[str, str]], None] = lambda name, labels: None
+
+
+class Adapter:
+    """Base class of every adapter. Subclasses set the class attributes and override the steps."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    directions: ClassVar[frozenset[Direction]] = frozenset()
+    message_types: ClassVar[frozenset[MessageType]] = frozenset()
+    formats: ClassVar[tuple[str, ...]] = ()
+    signs: ClassVar[bool] = False
+    transient_errors: ClassVar[tuple[type[BaseException], ...]] = ()
+    options_model: ClassVar[type[AdapterOptions]] = AdapterOptions
+
+    def __init__(self, partner: str, options: dict[str, Any] | None = None, context: AdapterContext | None = None):
+        self.partner = partner
+        self.context = context or AdapterContext(logger=logging.getLogger(f"adapters.{self.name}"))
+        self.options = self.parse_options(partner, options or {})
+
+    @classmethod
+    def parse_options(cls, partner: str, options: dict[str, Any]) -> Any:
+        try:
+            return cls.options_model.model_validate(options)
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or '(options)'}: {e['msg']}" for e in error.errors()
+            )
+            raise ConfigError(f"partner '{partner}' (adapter {cls.name}): invalid options: {problems}") from error
+
+    @classmethod
+    def capabilities(cls) -> dict[str, Any]:
+        """Return the declared capabilities as plain data, for listings and the console."""
+        return {
+            "name": cls.name,
+            "description": cls.description,
+            "directions": sorted(d.value for d in cls.directions),
+            "message_types": sorted(t.value for t in cls.message_types),
+            "formats": list(cls.formats),
+            "signs": cls.signs,
+        }
+
+    def accepts(self, message_type: MessageType) -> bool:
+        return Direction.OUTBOUND in self.directions and message_type in self.message_types
+
+    def map_out(self, job: DeliveryJob) -> Outbound:
+        """Turn the canonical payload into the destination's format. Default: send it unchanged."""
+        return Outbound(body=job.payload)
+
+    def send(self, outbound: Outbound, job: DeliveryJob) -> Receipt:
+        """Hand ``outbound`` to the destination and return its receipt."""
+        raise NotImplementedError(f"adapter {self.name} does not send")
+
+    def start(self) -> None:
+        """Open connections or pools; called once before the first delivery."""
+
+    def close(self) -> None:
+        """Release what :meth:`start` opened."""

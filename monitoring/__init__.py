@@ -1,0 +1,1 @@
+"""Prometheus metrics, health checks, the operations console, dashboards and alert rules."""

@@ -1,0 +1,1 @@
+"""Keys, partner trust stores, XML signatures and verification policies."""
