@@ -91,6 +91,10 @@ class Adapter:
     signs: ClassVar[bool] = False
     transient_errors: ClassVar[tuple[type[BaseException], ...]] = ()
     options_model: ClassVar[type[AdapterOptions]] = AdapterOptions
+    simulator: ClassVar[str | None] = None
+    """``module:Class`` of a loopback server standing in for the system, used in tests and the demo."""
+    simulator_path: ClassVar[str] = ""
+    """Path appended to the simulator's base URL to form the adapter's ``url`` option."""
 
     def __init__(self, partner: str, options: dict[str, Any] | None = None, context: AdapterContext | None = None):
         self.partner = partner

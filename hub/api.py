@@ -1,0 +1,128 @@
+"""The HTTP API: message ingress, journal look-ups, metrics and health."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from hub import __version__
+from hub.errors import AuthenticationError, InvalidMessage
+from hub.runtime import Hub
+
+log = logging.getLogger(__name__)
+
+API_KEY_HEADER = "X-API-Key"
+
+
+def _error(status: int, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": message, **extra})
+
+
+def create_app(hub: Hub) -> FastAPI:
+    """Build the FastAPI application serving ``hub``."""
+    app = FastAPI(title="cites-hub", version=__version__)
+
+    @app.post("/api/v1/messages", status_code=202)
+    async def post_message(request: Request) -> Response:
+        """Receive one message: the body is the XML payload, the type a query parameter or header."""
+        message_type = request.query_params.get("message_type") or request.headers.get("X-Message-Type")
+        if not message_type:
+            return _error(400, "missing message_type; give it as ?message_type=permit.issued or X-Message-Type")
+        body = await _read_body(request, hub.config.api.max_body_bytes)
+        if body is None:
+            return _error(413, f"body exceeds {hub.config.api.max_body_bytes} bytes")
+        try:
+            sender = hub.authenticate(request.headers.get(API_KEY_HEADER))
+        except AuthenticationError as error:
+            return _error(401, str(error))
+        return await run_in_threadpool(_receive, hub, body, message_type, sender, request)
+
+    @app.get("/api/v1/messages/{message_id}")
+    def get_message(message_id: str, request: Request) -> Response:
+        try:
+            hub.authenticate(request.headers.get(API_KEY_HEADER))
+        except AuthenticationError as error:
+            return _error(401, str(error))
+        record = hub.journal.get_message(message_id)
+        if record is None:
+            return _error(404, f"message_id '{message_id}' is not in the journal")
+        return JSONResponse(_message_view(record))
+
+    @app.get("/api/v1/permits/{party}/{number}/timeline")
+    def get_timeline(party: str, number: str, request: Request) -> Response:
+        try:
+            hub.authenticate(request.headers.get(API_KEY_HEADER))
+        except AuthenticationError as error:
+            return _error(401, str(error))
+        events = hub.journal.timeline(party, number)
+        if not events:
+            return _error(404, f"permit {party}/{number} is not in the journal")
+        return JSONResponse([{**e.__dict__, "at": e.at.isoformat()} for e in events])
+
+    @app.get("/metrics")
+    def get_metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz() -> Response:
+        checks = {"journal": hub.journal.ping(), "broker": hub.broker.ping()}
+        status = 200 if all(checks.values()) else 503
+        return JSONResponse(status_code=status, content={"ready": status == 200, "checks": checks})
+
+    return app
+
+
+async def _read_body(request: Request, limit: int) -> bytes | None:
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _receive(hub: Hub, body: bytes, message_type: str, sender: str, request: Request) -> Response:
+    try:
+        result = hub.ingress.receive(
+            body, message_type=message_type, sender=sender, channel="http",
+            message_id=request.headers.get("X-Message-Id"), correlation_id=request.headers.get("X-Correlation-Id"),
+        )
+    except AuthenticationError as error:
+        return _error(403, str(error))
+    except InvalidMessage as error:
+        return _error(400, str(error), findings=[f.as_dict() for f in error.findings])
+    status = 202 if result.accepted else 422
+    return JSONResponse(status_code=status, content=result.as_dict(),
+                        headers={"X-Correlation-Id": result.correlation_id})
+
+
+def _message_view(record: Any) -> dict[str, Any]:
+    envelope = record.envelope
+    return {
+        "message_id": envelope.message_id,
+        "correlation_id": envelope.correlation_id,
+        "message_type": envelope.message_type.value,
+        "permit": envelope.permit,
+        "sender": envelope.sender,
+        "schema": envelope.schema,
+        "payload_sha256": envelope.payload_sha256,
+        "signature_state": envelope.signature_state,
+        "status": record.status,
+        "received_at": record.received_at.isoformat(),
+        "findings": record.findings,
+        "deliveries": [
+            {"delivery_id": d.delivery_id, "destination": d.destination, "state": d.state, "attempts": d.attempts,
+             "last_error": d.last_error, "receipt_reference": d.receipt_reference}
+            for d in record.deliveries
+        ],
+    }

@@ -1,0 +1,210 @@
+"""The ``cites-hub`` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from hub import __version__, config as hub_config
+from hub.errors import HubError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_URL = "http://127.0.0.1:8080"
+API_KEY_ENV = "CITES_HUB_API_KEY"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cites-hub", description="Integration hub for CITES electronic permits.")
+    parser.add_argument("--version", action="version", version=f"cites-hub {__version__}")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="logging threshold (default INFO)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the hub: API, workers and sweep")
+    _config_options(run)
+    run.add_argument("--role", choices=["all", "api", "worker"], default="all",
+                     help="which parts this process runs (default all)")
+    run.add_argument("--destination", action="append", default=None,
+                     help="with --role worker: deliver only to this partner (repeatable)")
+    run.set_defaults(func=cmd_run)
+
+    send = commands.add_parser("send", help="send a message file to a running hub over its HTTP API")
+    send.add_argument("file", type=Path, help="the XML payload")
+    send.add_argument("--type", default="permit.issued", help="message type (default permit.issued)")
+    send.add_argument("--url", default=DEFAULT_URL, help=f"the hub's base URL (default {DEFAULT_URL})")
+    send.add_argument("--api-key-file", type=Path, default=None,
+                      help=f"file holding the API key (default: ${API_KEY_ENV}, else the embedded hub's key file)")
+    send.add_argument("--data-dir", type=Path, default=Path("cites-hub-data"), help="embedded hub's data folder")
+    send.set_defaults(func=cmd_send)
+
+    validate = commands.add_parser("validate", help="validate a message file and print its findings")
+    validate.add_argument("file", type=Path)
+    validate.add_argument("--type", default="permit.issued", help="message type (default permit.issued)")
+    validate.set_defaults(func=cmd_validate)
+
+    trace = commands.add_parser("trace", help="print the journal's hop-by-hop timeline of one permit")
+    trace.add_argument("permit", help="PARTY/NUMBER, e.g. FR/FR1202501030-R, or a number alone")
+    _config_options(trace)
+    trace.set_defaults(func=cmd_trace)
+
+    demo = commands.add_parser("demo", help="run the embedded hub with simulators and send permits through it")
+    demo.add_argument("--from-trade-csv", type=Path, default=None,
+                      help="build permits from a CITES Trade Database shipment CSV (default: a built-in sample)")
+    demo.add_argument("--limit", type=int, default=None, help="send at most this many permits")
+    demo.add_argument("--data-dir", type=Path, default=Path("cites-hub-data") / "demo",
+                      help="where the demo's journal is kept (emptied first; default cites-hub-data/demo)")
+    demo.add_argument("--senders", type=int, default=4, help="concurrent HTTP senders (default 4)")
+    demo.set_defaults(func=cmd_demo)
+
+    adapters = commands.add_parser("adapters", help="adapters installed")
+    adapters_commands = adapters.add_subparsers(dest="adapters_command", required=True, metavar="COMMAND")
+    adapters_list = adapters_commands.add_parser("list", help="list every adapter found and its capabilities")
+    adapters_list.set_defaults(func=cmd_adapters_list)
+
+    _register_optional(commands)
+    return parser
+
+
+def _register_optional(commands: argparse._SubParsersAction) -> None:
+    """Add the commands of packages that register their own (signing)."""
+    try:
+        from signing import cli as signing_cli
+    except ImportError:
+        return
+    signing_cli.register(commands)
+
+
+def _config_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, default=None, help="YAML configuration (default: embedded mode)")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="data folder of the embedded mode (default cites-hub-data)")
+
+
+def _load_config(args: argparse.Namespace) -> hub_config.HubConfig:
+    if args.config is not None:
+        return hub_config.load(args.config)
+    return hub_config.default_config(args.data_dir or Path("cites-hub-data"))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from hub.runtime import Hub, api_key_path
+    from hub.server import serve_forever
+
+    config = _load_config(args)
+    hub = Hub(config)
+    workers = args.role in ("all", "worker")
+    hub.start(deliver=workers, sweep=workers, amqp_ingress=args.role in ("all", "api"),
+              destinations=args.destination)
+    if config.embedded:
+        print(f"embedded hub: journal {config.journal_url}; API key of permit-store in "
+              f"{api_key_path(config.data_dir, 'permit-store')}", file=sys.stderr)
+    try:
+        if args.role == "worker":
+            hub._stop.wait()
+        else:
+            serve_forever(hub)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        hub.stop()
+    return 0
+
+
+def _api_key(args: argparse.Namespace) -> str:
+    if args.api_key_file is not None:
+        return args.api_key_file.read_text(encoding="utf-8").strip()
+    if os.environ.get(API_KEY_ENV):
+        return os.environ[API_KEY_ENV]
+    from hub.runtime import api_key_path
+
+    path = api_key_path(args.data_dir, "permit-store")
+    if not path.is_file():
+        raise HubError(f"no API key: set ${API_KEY_ENV}, pass --api-key-file, or start the embedded hub "
+                       f"(it writes {path})")
+    return path.read_text(encoding="utf-8").strip()
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    import httpx
+
+    payload = args.file.read_bytes()
+    try:
+        response = httpx.post(f"{args.url.rstrip('/')}/api/v1/messages", params={"message_type": args.type},
+                              content=payload, headers={"X-API-Key": _api_key(args),
+                                                        "Content-Type": "application/xml"}, timeout=30)
+    except httpx.HTTPError as error:
+        raise HubError(f"cannot reach the hub at {args.url}: {error}") from error
+    print(json.dumps(response.json(), indent=2))
+    return 0 if response.status_code == 202 else 1
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from hub import validation
+    from hub.envelope import MessageType
+
+    result = validation.validate(args.file.read_bytes(), MessageType.parse(args.type))
+    if result.permit is not None:
+        print(f"{args.file}: permit {result.permit.key}, {len(result.permit.items)} item(s), schema {result.schema}")
+    for finding in result.findings:
+        value = f" (value {finding.value!r}" + (f", expected {finding.expected})" if finding.expected else ")") \
+            if finding.value is not None else ""
+        print(f"  {finding.severity.value:7} {finding.path}: {finding.message}{value}")
+    print("valid" if result.ok else "invalid")
+    return 0 if result.ok else 1
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    from hub.journal import Journal
+    from hub.trace import print_timeline
+
+    config = _load_config(args)
+    journal = Journal(config.journal_url)
+    party, _, number = args.permit.rpartition("/")
+    try:
+        return print_timeline(journal, party or None, number)
+    finally:
+        journal.close()
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from hub.demo import run_demo
+
+    return run_demo(csv_path=args.from_trade_csv, data_dir=args.data_dir, limit=args.limit, senders=args.senders)
+
+
+def cmd_adapters_list(args: argparse.Namespace) -> int:
+    from adapters import registry
+
+    for name, entry in sorted(registry.discover().items()):
+        try:
+            capabilities = registry.load(name).capabilities()
+        except HubError as error:
+            print(f"{name:14} {entry.origin:12} cannot be loaded: {error}")
+            continue
+        print(f"{name:14} {entry.origin:12} {','.join(capabilities['directions']):17} "
+              f"signs={'yes' if capabilities['signs'] else 'no':3} formats={','.join(capabilities['formats'])}")
+        print(f"{'':28}message types: {', '.join(capabilities['message_types'])}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    try:
+        return args.func(args)
+    except HubError as error:
+        print(f"cites-hub: {error}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as error:
+        print(f"cites-hub: file not found: {error.filename}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,316 @@
+"""The message path: receive → validate → route → journal → publish, then deliver.
+
+:class:`Ingress` runs steps 1 to 3 and journals the outcome before the sender gets an answer.
+:class:`Deliverer` runs one delivery job: claim it in the journal, map, send, record the outcome.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Callable
+
+from adapters.base import Adapter, DeliveryJob
+from hub import safexml, validation
+from hub.config import DeliveryConfig, HubConfig
+from hub.envelope import PERMIT_PAYLOAD_TYPES, Envelope, MessageType, new_id, utcnow
+from hub.errors import (
+    AuthenticationError,
+    BrokerError,
+    DeliveryError,
+    Finding,
+    InvalidMessage,
+    Park,
+    Reject,
+    Retry,
+    Severity,
+)
+from hub.journal import DeliveryRecord, DeliveryState, Journal, MessageStatus, PlannedDelivery
+from hub.permit import Permit
+from hub.routing import Router
+from mappings import cbfship, citesepermit
+from monitoring import metrics
+
+log = logging.getLogger(__name__)
+
+DELIVERY_HEADER = "x-cites-delivery-id"
+DESTINATION_HEADER = "x-cites-destination"
+IDEMPOTENCY_HEADER = "x-cites-idempotency-key"
+
+Publish = Callable[[str, bytes, dict[str, str]], None]
+
+
+@dataclass
+class IngressResult:
+    """What the sender is told: the message id, the status, every finding and the planned deliveries."""
+
+    message_id: str
+    correlation_id: str
+    status: str
+    findings: list[dict[str, Any]]
+    deliveries: list[dict[str, str]] = field(default_factory=list)
+    duplicate: bool = False
+    permit: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.status != MessageStatus.REJECTED
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "message_id": self.message_id,
+            "correlation_id": self.correlation_id,
+            "status": self.status,
+            "permit": self.permit,
+            "duplicate": self.duplicate,
+            "findings": self.findings,
+            "deliveries": self.deliveries,
+        }
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.current_thread().name}"
+
+
+class Ingress:
+    """Steps 1 to 3 of the pipeline, shared by the HTTP API and the AMQP ingress."""
+
+    def __init__(self, config: HubConfig, journal: Journal, router: Router, adapters: dict[str, Adapter],
+                 publish: Publish) -> None:
+        self.config = config
+        self.journal = journal
+        self.router = router
+        self.adapters = adapters
+        self.publish = publish
+
+    def receive(self, payload: bytes, *, message_type: str, sender: str, channel: str,
+                message_id: str | None = None, correlation_id: str | None = None) -> IngressResult:
+        """Validate, route and journal one message; the result is what the sender is answered."""
+        started = time.perf_counter()
+        if message_id:
+            earlier = self._earlier_result(message_id, sender)
+            if earlier is not None:
+                metrics.MESSAGES_RECEIVED.labels(earlier.status, channel, "duplicate").inc()
+                return earlier
+
+        envelope, permit, findings = self._validate(payload, message_type, sender, message_id, correlation_id)
+        planned = self._plan(envelope, permit, findings)
+        status = _status_of(findings)
+        if not self.journal.record_message(envelope, payload, status=status, findings=findings, planned=planned,
+                                           republish_after=self.config.delivery.lease_seconds):
+            return self._earlier_result(envelope.message_id, sender) or self._result(envelope, status, findings, [])
+
+        self._publish_planned(envelope, payload, planned)
+        metrics.MESSAGES_RECEIVED.labels(envelope.message_type.value, channel, status).inc()
+        metrics.INGRESS_SECONDS.labels(channel).observe(time.perf_counter() - started)
+        log.info("received message_id=%s permit=%s type=%s sender=%s status=%s deliveries=%d",
+                 envelope.message_id, envelope.permit, envelope.message_type.value, sender, status, len(planned))
+        return self._result(envelope, status, findings, planned)
+
+    def _validate(self, payload: bytes, message_type: str, sender: str, message_id: str | None,
+                  correlation_id: str | None) -> tuple[Envelope, Permit | None, list[Finding]]:
+        kind = MessageType.parse(message_type)
+        self._authorize(sender, kind)
+        started = time.perf_counter()
+        result = validation.validate(payload, kind)
+        metrics.VALIDATION_SECONDS.observe(time.perf_counter() - started)
+        envelope = Envelope.for_payload(
+            payload, message_type=kind, sender=sender, message_id=message_id, correlation_id=correlation_id,
+            permit=result.permit.key if result.permit else None, schema=result.schema,
+        )
+        return envelope, result.permit, list(result.findings)
+
+    def _authorize(self, sender: str, kind: MessageType) -> None:
+        partner = self.config.partners.get(sender)
+        if partner is None:
+            raise AuthenticationError(f"sender '{sender}' is not a configured partner")
+        if kind not in partner.may_send:
+            allowed = ", ".join(t.value for t in partner.may_send) or "nothing"
+            raise AuthenticationError(f"partner '{sender}' may not send {kind.value}; it may send: {allowed}")
+
+    def _plan(self, envelope: Envelope, permit: Permit | None, findings: list[Finding]) -> list[PlannedDelivery]:
+        if any(f.severity is Severity.ERROR for f in findings):
+            return []
+        started = time.perf_counter()
+        recipients = self.router.route(envelope, permit)
+        metrics.ROUTING_SECONDS.observe(time.perf_counter() - started)
+        if not recipients:
+            findings.append(Finding(Severity.WARNING, "/", "no route matched this message; it is journaled only",
+                                    value=envelope.message_type.value, expected="a route in the configuration"))
+        return [
+            PlannedDelivery(delivery_id=new_id(), destination=r.destination,
+                            adapter=self.config.partners[r.destination].adapter, route=r.route,
+                            idempotency_key=f"{envelope.message_id}:{r.destination}")
+            for r in recipients
+        ]
+
+    def _publish_planned(self, envelope: Envelope, payload: bytes, planned: list[PlannedDelivery]) -> None:
+        for delivery in planned:
+            try:
+                self.publish(delivery.destination, payload, job_headers(envelope, delivery.delivery_id,
+                                                                         delivery.destination,
+                                                                         delivery.idempotency_key))
+                metrics.PUBLISHED.labels("ingress").inc()
+            except BrokerError as error:
+                # The delivery is journaled as pending, so the sweep publishes it again later.
+                metrics.PUBLISH_FAILURES.inc()
+                log.warning("publish failed message_id=%s delivery_id=%s: %s; the sweep will retry",
+                            envelope.message_id, delivery.delivery_id, error)
+
+    def _earlier_result(self, message_id: str, sender: str) -> IngressResult | None:
+        record = self.journal.get_message(message_id)
+        if record is None:
+            return None
+        if record.envelope.sender != sender:
+            raise AuthenticationError(f"message_id '{message_id}' was already used by another sender")
+        result = self._result(record.envelope, record.status, [], [])
+        result.findings = record.findings
+        result.deliveries = [{"delivery_id": d.delivery_id, "destination": d.destination, "state": d.state}
+                             for d in record.deliveries]
+        result.duplicate = True
+        return result
+
+    @staticmethod
+    def _result(envelope: Envelope, status: str, findings: list[Finding],
+                planned: list[PlannedDelivery]) -> IngressResult:
+        return IngressResult(
+            message_id=envelope.message_id, correlation_id=envelope.correlation_id, status=status,
+            findings=[f.as_dict() for f in findings], permit=envelope.permit,
+            deliveries=[{"delivery_id": p.delivery_id, "destination": p.destination, "state": DeliveryState.PENDING}
+                        for p in planned],
+        )
+
+
+def _status_of(findings: list[Finding]) -> str:
+    severities = {f.severity for f in findings}
+    if Severity.ERROR in severities:
+        return MessageStatus.REJECTED
+    if Severity.WARNING in severities:
+        return MessageStatus.ACCEPTED_WITH_WARNINGS
+    return MessageStatus.ACCEPTED
+
+
+def job_headers(envelope: Envelope, delivery_id: str, destination: str, idempotency_key: str) -> dict[str, str]:
+    """AMQP headers of a delivery job: the envelope plus the delivery's own ids."""
+    headers = envelope.to_headers()
+    headers[DELIVERY_HEADER] = delivery_id
+    headers[DESTINATION_HEADER] = destination
+    headers[IDEMPOTENCY_HEADER] = idempotency_key
+    return headers
+
+
+class Deliverer:
+    """Runs delivery jobs for every destination: claim, map, send, record."""
+
+    def __init__(self, journal: Journal, adapters: dict[str, Adapter], config: DeliveryConfig) -> None:
+        self.journal = journal
+        self.adapters = adapters
+        self.config = config
+
+    def on_message(self, body: bytes, message: Any) -> None:
+        """kombu callback: run the job, then acknowledge; the journal decides what happens next."""
+        headers = message.headers or {}
+        try:
+            self.deliver(headers[DELIVERY_HEADER], body, headers)
+        except Exception:  # noqa: BLE001 - the lease lapses and the sweep runs the job again
+            log.exception("delivery job failed unexpectedly delivery_id=%s", headers.get(DELIVERY_HEADER))
+        finally:
+            message.ack()
+
+    def deliver(self, delivery_id: str, payload: bytes, headers: dict[str, Any]) -> str | None:
+        """Run one delivery; return its new state, or None when another worker holds it or it is settled."""
+        worker = worker_name()
+        record = self.journal.claim_delivery(delivery_id, worker=worker, lease_seconds=self.config.lease_seconds)
+        if record is None:
+            return None
+        adapter = self.adapters[record.destination]
+        envelope = Envelope.from_headers(headers)
+        job = DeliveryJob(delivery_id=delivery_id, destination=record.destination, envelope=envelope,
+                          payload=payload, idempotency_key=record.idempotency_key, attempt=record.attempts,
+                          permit=_permit_for(envelope, payload))
+        return self._attempt(adapter, job, record, worker)
+
+    def _attempt(self, adapter: Adapter, job: DeliveryJob, record: DeliveryRecord, worker: str) -> str:
+        started = time.perf_counter()
+        try:
+            receipt = adapter.send(adapter.map_out(job), job)
+        except Exception as error:  # noqa: BLE001 - every failure is classified and journaled below
+            return self._settle_failure(adapter, job, record, worker, error)
+        finally:
+            metrics.DELIVERY_SECONDS.labels(adapter.name).observe(time.perf_counter() - started)
+
+        state = receipt.state
+        detail = {"warnings": list(receipt.warnings)} if receipt.warnings else None
+        self.journal.settle_delivery(job.delivery_id, state, worker=worker, reference=receipt.reference,
+                                     detail=detail)
+        metrics.DELIVERIES.labels(adapter.name, state).inc()
+        metrics.ADAPTER_UP.labels(job.destination).set(1)
+        metrics.END_TO_END_SECONDS.labels(adapter.name).observe(
+            (utcnow() - job.envelope.created_at).total_seconds())
+        log.info("delivered message_id=%s permit=%s adapter=%s destination=%s outcome=%s attempt=%d",
+                 job.envelope.message_id, job.envelope.permit, adapter.name, job.destination, state, job.attempt)
+        return state
+
+    def _settle_failure(self, adapter: Adapter, job: DeliveryJob, record: DeliveryRecord, worker: str,
+                        error: Exception) -> str:
+        reason = f"{type(error).__name__}: {error}"
+        transient, retry_after = self._classify(adapter, error)
+        if transient and record.attempts < self.config.max_attempts:
+            retry_at = utcnow() + timedelta(seconds=retry_after or self.backoff(record.attempts))
+            self.journal.settle_delivery(job.delivery_id, DeliveryState.FAILED, worker=worker, error=reason,
+                                         retry_at=retry_at)
+            state = DeliveryState.FAILED
+            metrics.ADAPTER_UP.labels(job.destination).set(0)
+        else:
+            if transient:
+                reason = f"gave up after {record.attempts} attempts: {reason}"
+            self.journal.settle_delivery(job.delivery_id, DeliveryState.PARKED, worker=worker, error=reason)
+            state = DeliveryState.PARKED
+        metrics.DELIVERIES.labels(adapter.name, state).inc()
+        level = logging.WARNING if transient else logging.ERROR
+        log.log(level, "delivery %s message_id=%s permit=%s adapter=%s destination=%s attempt=%d: %s",
+                state, job.envelope.message_id, job.envelope.permit, adapter.name, job.destination, job.attempt,
+                reason)
+        return state
+
+    @staticmethod
+    def _classify(adapter: Adapter, error: Exception) -> tuple[bool, float | None]:
+        """Return (transient, retry after seconds) as the error and the adapter's declaration say."""
+        if isinstance(error, Retry):
+            return True, error.after
+        if isinstance(error, (Reject, Park, InvalidMessage)):
+            return False, None
+        if isinstance(error, DeliveryError):
+            return error.transient, None
+        if adapter.transient_errors and isinstance(error, adapter.transient_errors):
+            return True, None
+        return False, None
+
+    def backoff(self, attempts: int) -> float:
+        """Exponential backoff with full jitter, capped at the configured maximum."""
+        ceiling = min(self.config.backoff_max_seconds, self.config.backoff_initial_seconds * 2 ** (attempts - 1))
+        return random.uniform(ceiling / 2, ceiling)
+
+
+def read_permit(payload: bytes) -> Permit:
+    """Map a journaled permit payload (CITESEPermit v2 or CBFShip v1) to the canonical model."""
+    root = safexml.parse(payload)
+    if safexml.namespace(root) == cbfship.NAMESPACE:
+        return cbfship.from_xml(root)
+    return citesepermit.from_xml(root)
+
+
+def _permit_for(envelope: Envelope, payload: bytes) -> Permit | None:
+    if envelope.message_type not in PERMIT_PAYLOAD_TYPES:
+        return None
+    try:
+        return read_permit(payload)
+    except InvalidMessage as error:
+        log.warning("journaled payload of message_id=%s no longer maps to a permit: %s", envelope.message_id, error)
+        return None

@@ -1,0 +1,225 @@
+"""The running hub: builds the parts from the configuration and starts workers, sweep and simulators.
+
+In the embedded default everything runs in this one process. In production each process starts
+the roles it is given (API, workers for some destinations, or both) against the shared RabbitMQ
+and PostgreSQL; the topology and the journal schema are declared by whichever starts first.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import secrets
+import threading
+from pathlib import Path
+from typing import Any
+
+from kombu import Exchange
+
+from adapters import registry
+from adapters.base import Adapter, AdapterContext, Direction
+from hub.broker import Broker
+from hub.config import SIMULATOR_URL, HubConfig, hash_api_key
+from hub.errors import AuthenticationError, BrokerError, ConfigError, HubError
+from hub.journal import DeliveryState, Journal
+from hub.pipeline import Deliverer, Ingress, job_headers
+from hub.routing import Router
+from monitoring import metrics
+
+log = logging.getLogger(__name__)
+
+
+class Hub:
+    """All parts of one hub process."""
+
+    def __init__(self, config: HubConfig) -> None:
+        self.config = config
+        self.journal = Journal(config.journal_url, pool_size=config.journal.pool_size)
+        self.simulators: dict[str, Any] = {}
+        self.adapters = self._build_adapters()
+        self.broker = Broker(config.broker, destinations=list(self.adapters))
+        self.router = Router(config.routes)
+        self.ingress = Ingress(config, self.journal, self.router, self.adapters, self.broker.publish_delivery)
+        self.deliverer = Deliverer(self.journal, self.adapters, config.delivery)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def _build_adapters(self) -> dict[str, Adapter]:
+        """One adapter per partner that can receive; partners that only send need none."""
+        adapters = {}
+        for name, partner in self.config.partners.items():
+            adapter_class = registry.load(partner.adapter)
+            if Direction.OUTBOUND not in adapter_class.directions:
+                continue
+            options = dict(partner.options)
+            if options.get("url") == SIMULATOR_URL:
+                options["url"] = self._start_simulator(name, adapter_class)
+            context = AdapterContext(logger=logging.getLogger(f"adapters.{adapter_class.name}.{name}"))
+            adapters[name] = adapter_class(name, options, context)
+        return adapters
+
+    def _start_simulator(self, partner: str, adapter_class: type[Adapter]) -> str:
+        if not adapter_class.simulator:
+            raise ConfigError(f"partner '{partner}': adapter {adapter_class.name} has no simulator; set options.url")
+        module_name, _, class_name = adapter_class.simulator.partition(":")
+        simulator = getattr(importlib.import_module(module_name), class_name)()
+        base_url = simulator.start()
+        self.simulators[partner] = simulator
+        log.info("started simulator for partner %s at %s", partner, base_url)
+        return base_url.rstrip("/") + adapter_class.simulator_path
+
+    # -- life cycle -----------------------------------------------------------------------------
+
+    def start(self, *, deliver: bool = True, sweep: bool = True, amqp_ingress: bool = True,
+              destinations: list[str] | None = None) -> None:
+        """Migrate the journal, declare the topology, then start the requested roles."""
+        self.journal.upgrade()
+        self.broker.declare()
+        self.ensure_api_keys()
+        for adapter in self.adapters.values():
+            adapter.start()
+        if deliver:
+            for destination in destinations or list(self.adapters):
+                queue = self.broker.topology.delivery_queues[destination]
+                self._spawn(f"deliver-{destination}", self.broker.consume, queue, self.deliverer.on_message,
+                            self._stop, name=f"deliver-{destination}")
+        if amqp_ingress:
+            self._spawn("amqp-ingress", self.broker.consume, self.broker.topology.ingress_queue,
+                        self._on_ingress_message, self._stop, name="amqp-ingress")
+        if sweep:
+            self.sweep_once()
+            self._spawn("sweep", self._sweep_loop)
+
+    def _spawn(self, name: str, target: Any, *args: Any, **kwargs: Any) -> None:
+        thread = threading.Thread(target=target, args=args, kwargs=kwargs, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._threads.clear()
+        for adapter in self.adapters.values():
+            adapter.close()
+        for simulator in self.simulators.values():
+            simulator.stop()
+        self.broker.close()
+        self.journal.close()
+
+    def __enter__(self) -> "Hub":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- sweep ----------------------------------------------------------------------------------
+
+    def _sweep_loop(self) -> None:
+        while not self._stop.wait(self.config.delivery.sweep_interval_seconds):
+            try:
+                self.sweep_once()
+            except HubError as error:
+                log.warning("sweep failed: %s", error)
+            except Exception:  # noqa: BLE001 - the sweep must outlive a database or broker outage
+                log.exception("sweep failed")
+
+    def sweep_once(self) -> int:
+        """Publish every delivery the journal shows as due with no live lease; return how many."""
+        published = []
+        for record in self.journal.due_deliveries():
+            message = self.journal.get_message(record.message_id)
+            if message is None or record.destination not in self.adapters:
+                continue
+            headers = job_headers(message.envelope, record.delivery_id, record.destination, record.idempotency_key)
+            try:
+                self.broker.publish_delivery(record.destination, message.payload, headers)
+            except BrokerError as error:
+                log.warning("sweep could not publish delivery_id=%s: %s", record.delivery_id, error)
+                break
+            published.append(record.delivery_id)
+        self.journal.postpone(published, self.config.delivery.lease_seconds)
+        if published:
+            metrics.REPUBLISHED_BY_SWEEP.inc(len(published))
+            log.info("sweep republished %d due deliveries", len(published))
+        return len(published)
+
+    def unsettled(self) -> int:
+        """Deliveries not yet delivered or parked."""
+        counts = self.journal.delivery_counts()
+        return sum(n for (_, state), n in counts.items() if state not in DeliveryState.SETTLED)
+
+    # -- AMQP ingress ---------------------------------------------------------------------------
+
+    def _on_ingress_message(self, body: bytes, message: Any) -> None:
+        headers = {str(k).lower(): v for k, v in (message.headers or {}).items()}
+        properties = message.properties or {}
+        try:
+            sender = self._amqp_sender(headers, properties)
+            result = self.ingress.receive(
+                body, message_type=str(headers.get("x-cites-message-type", "")), sender=sender, channel="amqp",
+                message_id=headers.get("x-cites-message-id"), correlation_id=properties.get("correlation_id"),
+            )
+            answer = result.as_dict()
+        except HubError as error:
+            log.warning("AMQP ingress rejected a message from %s: %s", headers.get("x-cites-sender"), error)
+            answer = {"status": "rejected", "error": str(error)}
+        self._reply(properties, answer)
+        message.ack()
+
+    def _amqp_sender(self, headers: dict[str, Any], properties: dict[str, Any]) -> str:
+        sender = str(headers.get("x-cites-sender", ""))
+        partner = self.config.partners.get(sender)
+        if partner is None:
+            raise AuthenticationError(f"x-cites-sender '{sender}' is not a configured partner")
+        if not self.config.embedded and partner.amqp_user != properties.get("user_id"):
+            raise AuthenticationError(f"AMQP user_id does not match partner '{sender}'; set amqp_user and user_id")
+        return sender
+
+    def _reply(self, properties: dict[str, Any], answer: dict[str, Any]) -> None:
+        reply_to = properties.get("reply_to")
+        if not reply_to:
+            return
+        try:
+            self.broker.publish(Exchange(""), reply_to, json.dumps(answer).encode(), {},
+                                correlation_id=properties.get("correlation_id"))
+        except BrokerError as error:
+            log.warning("could not answer on reply_to %s: %s", reply_to, error)
+
+    # -- API keys -------------------------------------------------------------------------------
+
+    def ensure_api_keys(self) -> None:
+        """In the embedded mode, give each sending partner without a key a new one, saved 0600."""
+        if not self.config.embedded:
+            return
+        for name, partner in self.config.partners.items():
+            if partner.may_send and not partner.api_key_sha256:
+                key = read_or_create_api_key(self.config.data_dir, name)
+                partner.api_key_sha256.append(hash_api_key(key))
+
+    def authenticate(self, api_key: str | None) -> str:
+        """Return the partner that owns ``api_key``; AuthenticationError otherwise."""
+        if not api_key:
+            raise AuthenticationError("missing API key; send it in the X-API-Key header")
+        digest = hash_api_key(api_key)
+        for name, partner in self.config.partners.items():
+            if any(secrets.compare_digest(digest, known) for known in partner.api_key_sha256):
+                return name
+        raise AuthenticationError("API key is not valid for any partner")
+
+
+def api_key_path(data_dir: Path, partner: str) -> Path:
+    return Path(data_dir) / "api-keys" / f"{partner}.key"
+
+
+def read_or_create_api_key(data_dir: Path, partner: str) -> str:
+    path = api_key_path(data_dir, partner)
+    if path.is_file():
+        return path.read_text(encoding="utf-8").strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(32)
+    path.touch(mode=0o600)
+    path.write_text(key + "\n", encoding="utf-8")
+    log.info("created an API key for partner %s in %s", partner, path)
+    return key
