@@ -12,6 +12,7 @@ import random
 import socket
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Callable
@@ -94,6 +95,7 @@ class Ingress:
         """Validate, route and journal one message; the result is what the sender is answered."""
         started = time.perf_counter()
         if message_id:
+            _check_message_id(message_id)
             earlier = self._earlier_result(message_id, sender)
             if earlier is not None:
                 metrics.MESSAGES_RECEIVED.labels(earlier.status, channel, "duplicate").inc()
@@ -185,6 +187,13 @@ class Ingress:
             deliveries=[{"delivery_id": p.delivery_id, "destination": p.destination, "state": DeliveryState.PENDING}
                         for p in planned],
         )
+
+
+def _check_message_id(message_id: str) -> None:
+    try:
+        uuid.UUID(message_id)
+    except ValueError:
+        raise InvalidMessage(f"message_id '{message_id[:80]}' is not a UUID; expected e.g. {new_id()}") from None
 
 
 def _status_of(findings: list[Finding]) -> str:

@@ -91,8 +91,8 @@ class Hub:
             self.sweep_once()
             self._spawn("sweep", self._sweep_loop)
 
-    def _spawn(self, name: str, target: Any, *args: Any, **kwargs: Any) -> None:
-        thread = threading.Thread(target=target, args=args, kwargs=kwargs, name=name, daemon=True)
+    def _spawn(self, thread_name: str, target: Any, *args: Any, **kwargs: Any) -> None:
+        thread = threading.Thread(target=target, args=args, kwargs=kwargs, name=thread_name, daemon=True)
         thread.start()
         self._threads.append(thread)
 
