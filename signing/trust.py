@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -202,35 +202,34 @@ def _checked_subject(partner: str, expected_subject: Mapping[str, str]) -> dict[
 
 
 def load_certificates(path: Path) -> list[x509.Certificate]:
-    """Read the certificates of a PEM or DER file, or of every certificate file in a folder."""
+    """Read the certificates of a PEM or DER file, or of the certificate files in a folder.
+
+    In a folder, files that hold no certificate (such as ``*.key.pem`` beside their
+    certificate) are skipped. Raises ConfigError when no certificate is found.
+    """
     if path.is_dir():
         files = sorted(child for child in path.iterdir() if child.suffix.lower() in CERTIFICATE_SUFFIXES)
+        certificates = [certificate for file in files for certificate in _read_certificates(file, skip_others=True)]
     else:
-        files = [path]
+        certificates = _read_certificates(path, skip_others=False)
 
-    certificates = [certificate for file in files for certificate in _read_certificates(file)]
     if not certificates:
         raise ConfigError(f"{path} holds no certificate; expected PEM or DER files ({', '.join(sorted(CERTIFICATE_SUFFIXES))})")
     return certificates
 
 
-def _read_certificates(path: Path) -> list[x509.Certificate]:
+def _read_certificates(path: Path, *, skip_others: bool) -> list[x509.Certificate]:
     try:
         data = path.read_bytes()
     except OSError as error:
         raise ConfigError(f"certificate file {path} cannot be read: {error.strerror}") from error
 
-    if b"-----BEGIN" in data:
-        if b"PRIVATE KEY-----" in data:
-            # A folder of partner certificates is no place for a private key: refuse rather than skip.
-            raise ConfigError(f"certificate file {path} contains a private key; expected certificates only")
-        return _parse(path, lambda: x509.load_pem_x509_certificates(data))
-    return _parse(path, lambda: [x509.load_der_x509_certificate(data)])
-
-
-def _parse(path: Path, load: Callable[[], list[x509.Certificate]]) -> list[x509.Certificate]:
     try:
-        return load()
+        if b"-----BEGIN" in data:
+            return x509.load_pem_x509_certificates(data)
+        return [x509.load_der_x509_certificate(data)]
     except ValueError as error:
+        if skip_others:
+            logger.debug("skipped %s: it holds no certificate", path)
+            return []
         raise ConfigError(f"certificate file {path} is not a valid PEM or DER certificate: {error}") from error
-

@@ -19,7 +19,7 @@ import copy
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 
 from cryptography import x509
 from cryptography.hazmat.primitives.hashes import Hash
@@ -44,7 +44,7 @@ NAMESPACES = {"ds": DS_NAMESPACE}
 ID_ATTRIBUTES = frozenset({"Id", "ID", "id"})
 
 
-class Reason(str, Enum):
+class Reason(StrEnum):
     """Why a signature was refused or could not be made; the value is stored in the journal."""
 
     DTD = "dtd"
