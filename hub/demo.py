@@ -66,8 +66,16 @@ class Progress:
 def reason_of(finding: dict) -> str:
     """A finding's message with its values masked, so that rejections group by kind."""
     path = re.sub(r"\[\d+\]", "[*]", finding.get("path", ""))
-    message = re.sub(r"'[^']*'", "'…'", finding.get("message", ""))
-    return f"{path}: {message}"
+    return f"{path}: {_mask(finding.get('message', ''))}"
+
+
+def _mask(text: str) -> str:
+    return re.sub(r"'[^']*'", "'…'", text)
+
+
+def problem_kind(problem: str) -> str:
+    """A conversion problem without its row numbers and values, so that problems group by kind."""
+    return _mask(re.sub(r"^rows? [\d, ]+: ", "", problem)).split(": '…' (row", 1)[0]
 
 
 def run_demo(*, csv_path: Path | None, data_dir: Path, limit: int | None, senders: int = 4,
@@ -112,7 +120,7 @@ def _send_all(hub: Hub, url: str, results: list, senders: int) -> DemoSummary:
 def _send_one(client: httpx.Client, result) -> str | None:
     """Send one converted permit; return a reason when it could not be built at all."""
     if result.permit is None:
-        return "; ".join(result.problems) or "conversion failed"
+        return problem_kind(result.problems[0]) if result.problems else "conversion failed"
     response = client.post("/api/v1/messages", params={"message_type": "permit.issued"},
                            content=citesepermit.to_xml(result.permit))
     if response.status_code not in (202, 422):

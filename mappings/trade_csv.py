@@ -27,8 +27,10 @@ per group. The data decide every rule below:
   unit words map to codes through ``trade_terms.csv``. An empty unit means a number of
   specimens (unit None).
 - Blank source. The Trade Database leaves the source blank when none was reported (most
-  records before 1991). The model requires a source code and none is invented, so a blank
-  source is a problem and the permit is not built.
+  records before 1991). No code is invented: the item is built without a source, unchecked
+  (``PermitItem.model_construct``), and the problem is listed. Its CITESEPermit document then
+  lacks box 10's source code, so the hub's validation rejects it for that reason and the
+  journal keeps the evidence.
 - ``XX`` is the Trade Database's code for an unknown country. It never goes into an ISO
   country field. It is a problem only for the exporter, whose country is the issuing Party.
 
@@ -411,20 +413,22 @@ def _item(row: ShipmentRow, letter: str, problems: _Problems) -> PermitItem | No
     required = {name: getattr(row, name).strip() for name in ("taxon", "appendix", "source")}
     for name, value in required.items():
         if not value:
-            problems.add(_missing_message(row, name), blocking=True)
+            problems.add(_missing_message(row, name), blocking=name != "source")
     term = _term_code(row, problems)
     quantity = _quantity(row, problems)
-    if not all(required.values()) or term is None or quantity is None:
+    if not (required["taxon"] and required["appendix"]) or term is None or quantity is None:
         return None
 
     origin = row.origin.strip()
     origin_permit = row.origin_permit_randomid.strip()
-    return PermitItem(
+    # A blank source stays blank: the unchecked item lets the hub's validation reject it.
+    make_item = PermitItem if required["source"] else PermitItem.model_construct
+    return make_item(
         line_id=letter,
         scientific_name=required["taxon"],
         term=term,
         appendix=required["appendix"],
-        source=required["source"],
+        source=required["source"] or None,
         quantity=quantity,
         origin_country=_country([row], "origin", origin, problems, required=False) if origin else None,
         origin_permit=ReferencedDocument(id=origin_permit, type_code=ORIGIN_PERMIT_TYPE) if origin_permit else None,
