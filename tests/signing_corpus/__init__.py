@@ -69,6 +69,7 @@ class Material:
     ca: KeyFiles  # a partner CA for TZ
     issued: KeyFiles  # issued by the CA to C=TZ, O=Wildlife Division
     issued_other: KeyFiles  # issued by the same CA to another organisation
+    impostor: KeyFiles  # self-signed with the subject the CA's signer has
 
     def keystore(self) -> KeyStore:
         store = KeyStore()
@@ -105,6 +106,7 @@ def _create(folder: Path) -> Material:
         ca=ca,
         issued=_issued(folder / "issued", ca, "Wildlife Division"),
         issued_other=_issued(folder / "issued-other", ca, "Timber Exporters Ltd"),
+        impostor=_impostor(folder / "impostor"),
     )
 
 
@@ -179,5 +181,16 @@ def _issued(folder: Path, ca: KeyFiles, organization: str) -> KeyFiles:
             critical=False,
         )
         .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+    )
+    return _write(folder, private_key, certificate)
+
+
+def _impostor(folder: Path) -> KeyFiles:
+    private_key = ec.generate_private_key(ec.SECP256R1())
+    name = _name("TZ", "Wildlife Division", "Wildlife Division signer")
+    certificate = (
+        _builder(name, name, private_key.public_key())
+        .add_extension(signature_key_usage(), critical=True)
+        .sign(private_key, hashes.SHA256())
     )
     return _write(folder, private_key, certificate)

@@ -163,6 +163,8 @@ CASES = [
                 lambda material: hub_sign(material.ecdsa, "FR")),
     HostileCase("ca_issued_to_other_subject", "untrusted", "issued by its CA to subject C=TZ, O=Wildlife Division",
                 lambda material: hub_sign(material.issued_other, "TZ"), partner="TZ"),
+    HostileCase("subject_of_ca_signer_but_self_signed", "untrusted", "does not chain to a CA of partner 'TZ'",
+                lambda material: hub_sign(material.impostor, "TZ"), partner="TZ"),
     HostileCase("expired_certificate", "expired", "expired at", lambda material: hub_sign(material.old, "KE"),
                 partner="KE", days_later=10),
     HostileCase("certificate_not_yet_valid", "not_yet_valid", "is not valid before",
