@@ -40,6 +40,7 @@ class DemoSummary:
     deliveries: Counter = field(default_factory=Counter)
     parked: Counter = field(default_factory=Counter)
     seconds: float = 0.0
+    settled: bool = False
 
 
 class Progress:
@@ -81,6 +82,13 @@ def problem_kind(problem: str) -> str:
 def run_demo(*, csv_path: Path | None, data_dir: Path, limit: int | None, senders: int = 4,
              out: TextIO = sys.stdout) -> int:
     """Run the demo and print its summary; return 0 when every permit settled."""
+    summary = demo(csv_path=csv_path, data_dir=data_dir, limit=limit, senders=senders, out=out)
+    return 0 if summary.settled else 1
+
+
+def demo(*, csv_path: Path | None, data_dir: Path, limit: int | None, senders: int = 4,
+         out: TextIO = sys.stdout) -> DemoSummary:
+    """Run the demo, print its summary and return it."""
     source = csv_path or SAMPLE_CSV
     results = list(trade_csv.convert_file(source))
     if limit is not None:
@@ -94,10 +102,10 @@ def run_demo(*, csv_path: Path | None, data_dir: Path, limit: int | None, sender
         hub.start()
         with ApiServer(hub) as server:
             summary = _send_all(hub, server.url, results, senders)
-        settled = _wait_settled(hub)
+        summary.settled = _wait_settled(hub)
         _collect(hub, summary)
         print_summary(summary, source, config, out)
-    return 0 if settled else 1
+    return summary
 
 
 def _send_all(hub: Hub, url: str, results: list, senders: int) -> DemoSummary:

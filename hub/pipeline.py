@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Callable
 
+from lxml import etree
+
 from adapters.base import Adapter, DeliveryJob
 from hub import safexml, validation
 from hub.config import DeliveryConfig, HubConfig
@@ -122,9 +124,10 @@ class Ingress:
         started = time.perf_counter()
         result = validation.validate(payload, kind)
         metrics.VALIDATION_SECONDS.observe(time.perf_counter() - started)
+        permit_key = result.permit.key if result.permit else identify_permit(payload)
         envelope = Envelope.for_payload(
             payload, message_type=kind, sender=sender, message_id=message_id, correlation_id=correlation_id,
-            permit=result.permit.key if result.permit else None, schema=result.schema,
+            permit=permit_key, schema=result.schema,
         )
         return envelope, result.permit, list(result.findings)
 
@@ -187,6 +190,32 @@ class Ingress:
             deliveries=[{"delivery_id": p.delivery_id, "destination": p.destination, "state": DeliveryState.PENDING}
                         for p in planned],
         )
+
+
+_PERMIT_NUMBER = etree.XPath("string(/*/*[local-name()='HeaderExchangedDocument']/*[local-name()='ID'])")
+_ISSUING_COUNTRY = etree.XPath(
+    "string(/*/*[local-name()='HeaderExchangedDocument']/*[local-name()='FirstSignatoryDocumentAuthentication']"
+    "/*[local-name()='ProviderTradeParty']/*[local-name()='PostalTradeAddress']/*[local-name()='CountryID'])")
+_CONSIGNOR_COUNTRY = etree.XPath(
+    "string(/*/*[local-name()='SpecifiedSupplyChainConsignment']/*[local-name()='ConsignorTradeParty']"
+    "/*[local-name()='PostalTradeAddress']/*[local-name()='CountryID'])")
+
+
+def identify_permit(payload: bytes) -> str | None:
+    """Best-effort 'PARTY/NUMBER' of a document that failed validation, so its evidence can be found.
+
+    Only a permit number that reads as one (1 to 70 characters) is taken; the party is the
+    Management Authority's country, else the consignor's, else '??'.
+    """
+    try:
+        root = safexml.parse(payload)
+    except InvalidMessage:
+        return None
+    number = _PERMIT_NUMBER(root).strip()
+    if not number or len(number) > 70:
+        return None
+    party = (_ISSUING_COUNTRY(root) or _CONSIGNOR_COUNTRY(root)).strip()
+    return f"{party if len(party) == 2 else '??'}/{number}"
 
 
 def _check_message_id(message_id: str) -> None:

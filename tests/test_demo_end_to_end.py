@@ -1,0 +1,85 @@
+"""The demo on the real CITES Trade Database shipment file, checked against the CSV itself."""
+
+import csv
+import io
+from collections import defaultdict
+
+import pytest
+
+from hub.demo import demo
+from hub.journal import Journal, MessageStatus
+
+
+def permits_in_csv(path):
+    """Export permit id -> its rows, read independently of the converter."""
+    groups = defaultdict(list)
+    with path.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            if row["export_permit_randomid"]:
+                groups[row["export_permit_randomid"]].append(row)
+    return groups
+
+
+@pytest.fixture(scope="module")
+def demo_run(shared_data, tmp_path_factory):
+    data_dir = tmp_path_factory.mktemp("demo")
+    out = io.StringIO()
+    summary = demo(csv_path=shared_data / "trade_shipments_sample.csv", data_dir=data_dir, limit=None, out=out)
+    journal = Journal(f"sqlite:///{data_dir / 'journal.sqlite3'}")
+    yield summary, journal, out.getvalue()
+    journal.close()
+
+
+def test_every_permit_is_delivered_or_rejected_or_reported(demo_run, shared_data):
+    summary, journal, _ = demo_run
+    groups = permits_in_csv(shared_data / "trade_shipments_sample.csv")
+    not_permits = summary.not_converted["export_permit_randomid '…' is missing, so the row belongs to no permit"]
+    not_built = sum(summary.not_converted.values()) - not_permits
+
+    assert summary.settled
+    assert summary.sent + not_built == len(groups) == 1725
+    assert summary.accepted + sum(summary.rejected.values()) == summary.sent
+    assert summary.deliveries[("customs", "delivered")] == summary.accepted
+    assert not summary.parked
+
+
+def test_rejections_are_true_of_the_data(demo_run, shared_data):
+    _, journal, _ = demo_run
+    groups = permits_in_csv(shared_data / "trade_shipments_sample.csv")
+
+    rejected = list(journal.iter_messages(status=MessageStatus.REJECTED))
+
+    assert rejected
+    for record in rejected:
+        number = record.envelope.permit.split("/", 1)[1]
+        errors = [f for f in record.findings if f["severity"] == "error"]
+        assert all(f["path"].endswith("TypeExtensionCode") for f in errors), errors
+        assert any(row["source"] == "" for row in groups[number])
+
+
+def test_not_built_permits_have_rows_that_disagree(demo_run):
+    summary, _, _ = demo_run
+
+    kinds = {kind for kind in summary.not_converted if "no permit" not in kind}
+
+    assert kinds <= {f"{column} differs within export permit '…'"
+                     for column in ("exporter", "importer", "year", "purpose")}
+
+
+def test_delivered_permit_has_a_full_timeline(demo_run):
+    _, journal, _ = demo_run
+    accepted = next(journal.iter_messages(status=MessageStatus.ACCEPTED))
+    party, number = accepted.envelope.permit.split("/", 1)
+
+    actions = [event.action for event in journal.timeline(party, number)]
+
+    assert actions[:3] == ["received", "validated", "routed"]
+    assert actions[-1] == "delivered"
+
+
+def test_summary_names_routes_and_reasons(demo_run):
+    _, _, printed = demo_run
+
+    assert "route permits-to-customs -> customs" in printed
+    assert "TypeExtensionCode" in printed
+    assert "source code" in printed
