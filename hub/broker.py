@@ -99,12 +99,12 @@ class Broker:
         return producer
 
     def publish(self, exchange: Exchange, routing_key: str, body: bytes, headers: dict[str, str],
-                **properties: Any) -> None:
+                content_type: str = "application/octet-stream", **properties: Any) -> None:
         """Publish one message and wait for the broker's confirm (bounded); raise BrokerError on failure."""
         try:
             self._producer().publish(
                 body, exchange=exchange, routing_key=routing_key, headers=headers, mandatory=True,
-                delivery_mode=2, content_type="application/octet-stream", content_encoding="binary",
+                delivery_mode=2, content_type=content_type, content_encoding="binary",
                 confirm_timeout=self.config.confirm_timeout_seconds, retry=True,
                 retry_policy={"max_retries": 3, "interval_start": 0.1, "interval_step": 0.5}, **properties,
             )

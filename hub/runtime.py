@@ -183,7 +183,7 @@ class Hub:
             return
         try:
             self.broker.publish(Exchange(""), reply_to, json.dumps(answer).encode(), {},
-                                correlation_id=properties.get("correlation_id"))
+                                content_type="application/json", correlation_id=properties.get("correlation_id"))
         except BrokerError as error:
             log.warning("could not answer on reply_to %s: %s", reply_to, error)
 
