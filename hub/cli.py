@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 API_KEY_ENV = "CITES_HUB_API_KEY"
+QUIET_LOGGERS = ("alembic", "httpx", "httpcore", "uvicorn.access")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="which parts this process runs (default all)")
     run.add_argument("--destination", action="append", default=None,
                      help="with --role worker: deliver only to this partner (repeatable)")
+    run.add_argument("--port", type=int, default=None, help="API port (default: the configuration's, 8080)")
     run.set_defaults(func=cmd_run)
 
     send = commands.add_parser("send", help="send a message file to a running hub over its HTTP API")
@@ -96,6 +98,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from hub.server import serve_forever
 
     config = _load_config(args)
+    if args.port is not None:
+        config.api.port = args.port
     hub = Hub(config)
     workers = args.role in ("all", "worker")
     hub.start(deliver=workers, sweep=workers, amqp_ingress=args.role in ("all", "api"),
@@ -159,14 +163,21 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import OperationalError
+
     from hub.journal import Journal
     from hub.trace import print_timeline
 
     config = _load_config(args)
-    journal = Journal(config.journal_url)
+    url = config.journal_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        raise HubError(f"no journal at {url.removeprefix('sqlite:///')}; give the hub's --data-dir or --config")
+    journal = Journal(url)
     party, _, number = args.permit.rpartition("/")
     try:
         return print_timeline(journal, party or None, number)
+    except OperationalError as error:
+        raise HubError(f"cannot read the journal {journal.url}: {error.orig}") from error
     finally:
         journal.close()
 
@@ -196,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
+    # Their INFO lines (one per HTTP request, one per migration plugin) would drown the hub's own.
+    for noisy in QUIET_LOGGERS:
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(args.log_level)))
     try:
         return args.func(args)
     except HubError as error:
