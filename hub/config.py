@@ -65,6 +65,30 @@ class DeliveryConfig(_Section):
     sweep_interval_seconds: float = Field(default=2.0, gt=0)
 
 
+class KeyConfig(_Section):
+    """A signing key of one of our Parties: PEM key and certificate, or PKCS#12 without ``cert``.
+
+    The password of an encrypted key is read from ``password_env`` or ``password_file``, never
+    written here.
+    """
+
+    party: str = Field(pattern=r"^[A-Z]{2}$")
+    key: Path
+    cert: Path | None = None
+    password_env: str | None = None
+    password_file: Path | None = None
+
+
+class TrustConfig(_Section):
+    """Whose signatures a partner's messages may carry: pinned certificates, or a CA and a subject."""
+
+    certificates: list[Path] = Field(default_factory=list, description="PEM/DER files or folders to pin")
+    fingerprints: list[str] = Field(default_factory=list, description="SHA-256 fingerprints to pin")
+    ca: Path | None = None
+    expected_subject: dict[str, str] = Field(default_factory=dict, description="e.g. {C: FR, O: ...}")
+    allow_sha1: bool = Field(default=False, description="accept SHA-1 from this partner, for verification only")
+
+
 class PartnerConfig(_Section):
     """A partner: a Party, a Customs system or a database, with its adapter and its rights."""
 
@@ -74,6 +98,9 @@ class PartnerConfig(_Section):
     amqp_user: str | None = None
     may_send: list[MessageType] = Field(default_factory=list)
     options: dict[str, Any] = Field(default_factory=dict)
+    sign_outbound: bool = Field(default=False, description="sign what is sent to this partner with our key")
+    verify_inbound: bool = Field(default=False, description="accept only messages this partner signed")
+    trust: TrustConfig | None = None
 
     @field_validator("api_key_sha256", mode="before")
     @classmethod
@@ -110,6 +137,7 @@ class HubConfig(_Section):
     journal: JournalConfig = Field(default_factory=JournalConfig)
     api: ApiConfig = Field(default_factory=ApiConfig)
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
+    keys: list[KeyConfig] = Field(default_factory=list, description="our signing keys")
     partners: dict[str, PartnerConfig] = Field(default_factory=dict)
     routes: list[RouteConfig] = Field(default_factory=list)
 
@@ -122,7 +150,13 @@ class HubConfig(_Section):
         return self.broker.url.startswith("memory://")
 
     def check_references(self) -> None:
-        """Raise ConfigError when a route names a partner that is not configured."""
+        """Raise ConfigError when a route names an unknown partner or signing lacks its keys or trust."""
+        for name, partner in self.partners.items():
+            if partner.verify_inbound and partner.trust is None:
+                raise ConfigError(f"partner '{name}': verify_inbound needs a trust section (certificates or ca)")
+            if partner.sign_outbound and not any(key.party == self.party for key in self.keys):
+                raise ConfigError(f"partner '{name}': sign_outbound needs our party set and a key for it in keys; "
+                                  f"party is {self.party!r}, keys are for {[key.party for key in self.keys]}")
         for route in self.routes:
             for target in route.to:
                 if target not in self.partners:

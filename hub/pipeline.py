@@ -13,13 +13,13 @@ import socket
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any, Callable
 
 from lxml import etree
 
-from adapters.base import Adapter, DeliveryJob
+from adapters.base import Adapter, DeliveryJob, Outbound
 from hub import safexml, validation
 from hub.config import DeliveryConfig, HubConfig
 from hub.envelope import PERMIT_PAYLOAD_TYPES, Envelope, MessageType, new_id, utcnow
@@ -33,10 +33,12 @@ from hub.errors import (
     Reject,
     Retry,
     Severity,
+    SignatureError,
 )
 from hub.journal import DeliveryRecord, DeliveryState, Journal, MessageStatus, PlannedDelivery
 from hub.permit import Permit
 from hub.routing import Router
+from hub.signatures import SignaturePolicy
 from mappings import cbfship, citesepermit
 from monitoring import metrics
 
@@ -85,12 +87,13 @@ class Ingress:
     """Steps 1 to 3 of the pipeline, shared by the HTTP API and the AMQP ingress."""
 
     def __init__(self, config: HubConfig, journal: Journal, router: Router, adapters: dict[str, Adapter],
-                 publish: Publish) -> None:
+                 publish: Publish, signatures: SignaturePolicy) -> None:
         self.config = config
         self.journal = journal
         self.router = router
         self.adapters = adapters
         self.publish = publish
+        self.signatures = signatures
 
     def receive(self, payload: bytes, *, message_type: str, sender: str, channel: str,
                 message_id: str | None = None, correlation_id: str | None = None) -> IngressResult:
@@ -103,11 +106,12 @@ class Ingress:
                 metrics.MESSAGES_RECEIVED.labels(earlier.status, channel, "duplicate").inc()
                 return earlier
 
-        envelope, permit, findings = self._validate(payload, message_type, sender, message_id, correlation_id)
+        envelope, permit, findings, signer = self._validate(payload, message_type, sender, message_id,
+                                                            correlation_id)
         planned = self._plan(envelope, permit, findings)
         status = _status_of(findings)
         if not self.journal.record_message(envelope, payload, status=status, findings=findings, planned=planned,
-                                           republish_after=self.config.delivery.lease_seconds):
+                                           signer=signer, republish_after=self.config.delivery.lease_seconds):
             return self._earlier_result(envelope.message_id, sender) or self._result(envelope, status, findings, [])
 
         self._publish_planned(envelope, payload, planned)
@@ -118,18 +122,23 @@ class Ingress:
         return self._result(envelope, status, findings, planned)
 
     def _validate(self, payload: bytes, message_type: str, sender: str, message_id: str | None,
-                  correlation_id: str | None) -> tuple[Envelope, Permit | None, list[Finding]]:
+                  correlation_id: str | None) -> tuple[Envelope, Permit | None, list[Finding], str | None]:
+        """Check the signature (when the sender's profile asks), then validate what it covers."""
         kind = MessageType.parse(message_type)
         self._authorize(sender, kind)
         started = time.perf_counter()
-        result = validation.validate(payload, kind)
+        check = self.signatures.check_inbound(sender, payload)
+        if check.finding is not None:
+            permit, findings, schema = None, [check.finding], None
+        else:
+            result = validation.validate(check.content, kind)
+            permit, findings, schema = result.permit, list(result.findings), result.schema
         metrics.VALIDATION_SECONDS.observe(time.perf_counter() - started)
-        permit_key = result.permit.key if result.permit else identify_permit(payload)
         envelope = Envelope.for_payload(
             payload, message_type=kind, sender=sender, message_id=message_id, correlation_id=correlation_id,
-            permit=permit_key, schema=result.schema,
+            permit=permit.key if permit else identify_permit(payload), schema=schema, signature_state=check.state,
         )
-        return envelope, result.permit, list(result.findings)
+        return envelope, permit, findings, check.signer
 
     def _authorize(self, sender: str, kind: MessageType) -> None:
         partner = self.config.partners.get(sender)
@@ -246,10 +255,12 @@ def job_headers(envelope: Envelope, delivery_id: str, destination: str, idempote
 class Deliverer:
     """Runs delivery jobs for every destination: claim, map, send, record."""
 
-    def __init__(self, journal: Journal, adapters: dict[str, Adapter], config: DeliveryConfig) -> None:
+    def __init__(self, journal: Journal, adapters: dict[str, Adapter], config: DeliveryConfig,
+                 signatures: SignaturePolicy) -> None:
         self.journal = journal
         self.adapters = adapters
         self.config = config
+        self.signatures = signatures
 
     def on_message(self, body: bytes, message: Any) -> None:
         """kombu callback: run the job, then acknowledge; the journal decides what happens next."""
@@ -277,14 +288,17 @@ class Deliverer:
     def _attempt(self, adapter: Adapter, job: DeliveryJob, record: DeliveryRecord, worker: str) -> str:
         started = time.perf_counter()
         try:
-            receipt = adapter.send(adapter.map_out(job), job)
+            outbound, signed = self._outbound(adapter, job)
+            receipt = adapter.send(outbound, job)
         except Exception as error:  # noqa: BLE001 - every failure is classified and journaled below
             return self._settle_failure(adapter, job, record, worker, error)
         finally:
             metrics.DELIVERY_SECONDS.labels(adapter.name).observe(time.perf_counter() - started)
 
         state = receipt.state
-        detail = {"warnings": list(receipt.warnings)} if receipt.warnings else None
+        detail: dict[str, Any] = {"signed": True} if signed else {}
+        if receipt.warnings:
+            detail["warnings"] = list(receipt.warnings)
         self.journal.settle_delivery(job.delivery_id, state, worker=worker, reference=receipt.reference,
                                      detail=detail)
         metrics.DELIVERIES.labels(adapter.name, state).inc()
@@ -294,6 +308,12 @@ class Deliverer:
         log.info("delivered message_id=%s permit=%s adapter=%s destination=%s outcome=%s attempt=%d",
                  job.envelope.message_id, job.envelope.permit, adapter.name, job.destination, state, job.attempt)
         return state
+
+    def _outbound(self, adapter: Adapter, job: DeliveryJob) -> tuple[Outbound, bool]:
+        """Map the job to the destination's format, then sign it if the destination's profile says so."""
+        outbound = adapter.map_out(job)
+        body, signed = self.signatures.sign_outbound(job.destination, outbound.body)
+        return (replace(outbound, body=body) if signed else outbound), signed
 
     def _settle_failure(self, adapter: Adapter, job: DeliveryJob, record: DeliveryRecord, worker: str,
                         error: Exception) -> str:
@@ -322,7 +342,7 @@ class Deliverer:
         """Return (transient, retry after seconds) as the error and the adapter's declaration say."""
         if isinstance(error, Retry):
             return True, error.after
-        if isinstance(error, (Reject, Park, InvalidMessage)):
+        if isinstance(error, (Reject, Park, InvalidMessage, SignatureError)):
             return False, None
         if isinstance(error, DeliveryError):
             return error.transient, None

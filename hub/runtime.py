@@ -25,6 +25,7 @@ from hub.errors import AuthenticationError, BrokerError, ConfigError, HubError
 from hub.journal import DeliveryState, Journal
 from hub.pipeline import Deliverer, Ingress, job_headers
 from hub.routing import Router
+from hub.signatures import SignaturePolicy
 from monitoring import metrics
 
 log = logging.getLogger(__name__)
@@ -40,8 +41,10 @@ class Hub:
         self.adapters = self._build_adapters()
         self.broker = Broker(config.broker, destinations=list(self.adapters))
         self.router = Router(config.routes)
-        self.ingress = Ingress(config, self.journal, self.router, self.adapters, self.broker.publish_delivery)
-        self.deliverer = Deliverer(self.journal, self.adapters, config.delivery)
+        self.signatures = SignaturePolicy(config)
+        self.ingress = Ingress(config, self.journal, self.router, self.adapters, self.broker.publish_delivery,
+                               self.signatures)
+        self.deliverer = Deliverer(self.journal, self.adapters, config.delivery, self.signatures)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -50,6 +53,9 @@ class Hub:
         adapters = {}
         for name, partner in self.config.partners.items():
             adapter_class = registry.load(partner.adapter)
+            if partner.sign_outbound and not adapter_class.signs:
+                raise ConfigError(f"partner '{name}': sign_outbound is set but adapter {adapter_class.name} "
+                                  "sends a format that cannot carry an XML signature")
             if Direction.OUTBOUND not in adapter_class.directions:
                 continue
             options = dict(partner.options)

@@ -53,6 +53,7 @@ def test_first_session_commands_run_in_order(tmp_path):
         for line in commands:
             arguments = line.split()[1:]
             arguments = [str(REPO_ROOT / a) if a.startswith("examples/") else a for a in arguments]
+            arguments = [_glob(tmp_path, a) for a in arguments]
             if arguments[-1] == "&":
                 server = subprocess.Popen([str(BIN / "cites-hub"), *arguments[:-1], "--port", str(port)],
                                           cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -63,13 +64,22 @@ def test_first_session_commands_run_in_order(tmp_path):
             result = cites_hub(arguments, cwd=tmp_path)
             assert result.returncode == 0, f"{line}\n{result.stdout}\n{result.stderr}"
             time.sleep(0.5 if arguments[0] == "send" else 0)
-        trace = cites_hub(commands[-1].split()[1:], cwd=tmp_path).stdout
+        trace_line = next(line for line in commands if " trace " in line)
+        trace = cites_hub(trace_line.split()[1:], cwd=tmp_path).stdout
     finally:
         if server is not None:
             server.send_signal(signal.SIGINT)
             server.wait(timeout=20)
     assert "permit.cancelled" in trace
     assert trace.count("delivered") >= 2
+
+
+def _glob(folder, argument):
+    """Expand a shell pattern as the shell would, relative to the command's folder."""
+    if "*" not in argument:
+        return argument
+    matches = sorted(folder.glob(argument))
+    return str(matches[0]) if matches else argument
 
 
 def _wait_ready(port):

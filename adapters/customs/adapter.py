@@ -38,6 +38,7 @@ class CustomsAdapter(Adapter):
     directions = frozenset({Direction.OUTBOUND})
     message_types = PERMIT_PAYLOAD_TYPES
     formats = (customs_lpco.FORMAT,)
+    signs = True
     options_model = CustomsOptions
     simulator = "adapters.customs.simulator:CustomsSimulator"
     simulator_path = FEED_PATH

@@ -44,6 +44,7 @@ class PermitStoreAdapter(Adapter):
         }
     )
     formats = ("CITESEPermit:2",)
+    signs = True
     options_model = PermitStoreOptions
     simulator = "adapters.permit_store.simulator:PermitStoreSimulator"
     simulator_path = MESSAGES_PATH

@@ -26,10 +26,12 @@ class StubAdapter(Adapter):
     directions = frozenset({Direction.INBOUND, Direction.OUTBOUND})
     message_types = frozenset(MessageType)
     formats = ("CITESEPermit:2",)
+    signs = True
     options_model = StubOptions
 
     # Kept per partner across instances, so a test can read what a worker's adapter received.
     _received: ClassVar[dict[str, list[DeliveryJob]]] = {}
+    _sent: ClassVar[dict[str, list[Outbound]]] = {}
     _failures: ClassVar[dict[str, list[Exception]]] = {}
     _lock: ClassVar[threading.Lock] = threading.Lock()
 
@@ -37,6 +39,12 @@ class StubAdapter(Adapter):
     def received(cls, partner: str) -> list[DeliveryJob]:
         with cls._lock:
             return list(cls._received.get(partner, []))
+
+    @classmethod
+    def sent(cls, partner: str) -> list[Outbound]:
+        """What the hub handed to ``send`` for ``partner``: the mapped (and maybe signed) bytes."""
+        with cls._lock:
+            return list(cls._sent.get(partner, []))
 
     @classmethod
     def fail_next(cls, partner: str, count: int = 1, *, transient: bool = True) -> None:
@@ -50,6 +58,7 @@ class StubAdapter(Adapter):
     def reset(cls) -> None:
         with cls._lock:
             cls._received.clear()
+            cls._sent.clear()
             cls._failures.clear()
 
     def send(self, outbound: Outbound, job: DeliveryJob) -> Receipt:
@@ -58,4 +67,5 @@ class StubAdapter(Adapter):
             if failures:
                 raise failures.pop(0)
             self._received.setdefault(self.partner, []).append(job)
+            self._sent.setdefault(self.partner, []).append(outbound)
         return Receipt(reference=f"{self.options.label}:{job.idempotency_key}")

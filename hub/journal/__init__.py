@@ -164,6 +164,7 @@ class Journal:
         findings: Iterable[Finding],
         planned: Iterable[PlannedDelivery] = (),
         actor: str | None = None,
+        signer: str | None = None,
         republish_after: float = 60.0,
     ) -> bool:
         """Write a message, its findings and planned deliveries in one transaction.
@@ -179,7 +180,9 @@ class Journal:
         planned = list(planned)
         try:
             with self.engine.begin() as connection:
-                connection.execute(messages.insert(), [self._message_row(envelope, payload, status, finding_list, now)])
+                row = self._message_row(envelope, payload, status, finding_list, now)
+                row["signer"] = signer
+                connection.execute(messages.insert(), [row])
                 rows = [self._delivery_row(envelope.message_id, p, now, due_at) for p in planned]
                 if rows:
                     connection.execute(deliveries.insert(), rows)
@@ -234,7 +237,8 @@ class Journal:
             {**base, "actor": actor, "action": "received", "detail": {"message_type": envelope.message_type.value,
                                                                       "sha256": envelope.payload_sha256}},
             {**base, "actor": "hub", "action": "rejected" if errors else "validated",
-             "detail": {"status": status, "errors": len(errors), "findings": len(findings)}},
+             "detail": {"status": status, "errors": len(errors), "findings": len(findings),
+                        "signature": envelope.signature_state}},
         ]
         for p in planned:
             result.append({**base, "delivery_id": p.delivery_id, "actor": "hub", "action": "routed",
