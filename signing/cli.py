@@ -35,8 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     sign.add_argument("--key", type=Path, required=True, help="PEM private key, or PKCS#12 file (.p12, .pfx)")
     sign.add_argument("--cert", type=Path, default=None, help="PEM certificate and chain (required with a PEM key)")
     sign.add_argument("--out", type=Path, default=None, help="signed output file (default: FILE.signed.xml)")
-    sign.add_argument("--password-env", default=None, help="environment variable holding the key password")
-    sign.add_argument("--password-file", type=Path, default=None, help="file holding the key password")
+    sign.add_argument("--password-env", default=None, help="environment variable containing the key password")
+    sign.add_argument("--password-file", type=Path, default=None, help="file containing the key password")
     sign.set_defaults(func=cmd_sign)
 
     verify = subparsers.add_parser("verify", help="verify the XML Signature of a file against pinned certificates")
@@ -101,7 +101,10 @@ def _certificates_in(folder: Path) -> list[tuple[Path, x509.Certificate]]:
             continue
         data = path.read_bytes()
         try:
-            certificate = x509.load_pem_x509_certificate(data) if b"-----BEGIN" in data else x509.load_der_x509_certificate(data)
+            if b"-----BEGIN" in data:
+                certificate = x509.load_pem_x509_certificate(data)
+            else:
+                certificate = x509.load_der_x509_certificate(data)
         except ValueError:
             continue  # not a certificate, for example a private key under another name
         found.append((path, certificate))
@@ -160,7 +163,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         trust.pin_certificates(CLI_PARTNER, args.trust)
         verified = Verifier(trust, allow_sha1=args.allow_sha1).verify(args.file.read_bytes(), CLI_PARTNER)
     except SignatureError as error:
-        print(f"refused: {error.reason}: {error}")
+        print(f"rejected: {error.reason}: {error}")
         return 1
     except (HubError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -1,6 +1,6 @@
 """Signing keys of the Parties the hub signs for, loaded once per process.
 
-A :class:`KeyStore` holds any number of keys per Party, so that a certificate can be rotated
+A :class:`KeyStore` keeps any number of keys per Party, so that a certificate can be rotated
 with an overlap: :meth:`KeyStore.signing_key` picks the newest key whose certificate is valid
 at the signing time. Keys are read from PEM (private key plus a certificate chain) or PKCS#12.
 A password is given by reference only, as the name of an environment variable or a file, so
@@ -116,27 +116,29 @@ class KeyStore:
         """Load a key for ``party`` and keep it beside the Party's other keys.
 
         ``key_path`` is a PEM private key with ``cert_path`` a PEM file of the certificate and
-        its intermediates, or a PKCS#12 file (``.p12``, ``.pfx``) holding both, without
+        its intermediates, or a PKCS#12 file (``.p12``, ``.pfx``) containing both, without
         ``cert_path``. An encrypted key takes its password from the environment variable named
         by ``password_env`` or from ``password_file``. Raises ConfigError naming the file when
         a file is missing or unreadable, the password is wrong or missing, or the key does not
         match the certificate.
         """
-        material = _load_material(Path(key_path), _optional_path(cert_path), password_env, _optional_path(password_file))
+        material = _load_material(
+            Path(key_path), _optional_path(cert_path), password_env, _optional_path(password_file)
+        )
         loaded = LoadedKey(party, material.private_key, material.certificate, material.intermediates, Path(key_path))
 
         with self._lock:
             keys = self._keys.setdefault(party, [])
             if all(existing.fingerprint != loaded.fingerprint for existing in keys):
                 keys.append(loaded)
+                keys.sort(key=_newest_first)
         metrics.observe_expiry(party, loaded.certificate)
         return loaded
 
     def keys(self, party: str) -> list[LoadedKey]:
         """Return the Party's keys, newest certificate first."""
         with self._lock:
-            keys = list(self._keys.get(party, []))
-        return sorted(keys, key=_newest_first)
+            return list(self._keys.get(party, []))
 
     def parties(self) -> list[str]:
         with self._lock:
@@ -160,7 +162,9 @@ class KeyStore:
             if key.is_valid_at(at):
                 return key
 
-        windows = "; ".join(f"{key.subject} valid {key.not_valid_before:%Y-%m-%d} to {key.not_valid_after:%Y-%m-%d}" for key in keys)
+        windows = "; ".join(
+            f"{key.subject} valid {key.not_valid_before:%Y-%m-%d} to {key.not_valid_after:%Y-%m-%d}" for key in keys
+        )
         raise SignatureError(
             f"party '{party}' has no signing certificate valid at {at.isoformat()}; its certificates: {windows}",
             Reason.NO_SIGNING_KEY,
@@ -178,7 +182,8 @@ def _optional_path(path: Path | str | None) -> Path | None:
 def _load_material(
     key_path: Path, cert_path: Path | None, password_env: str | None, password_file: Path | None
 ) -> _KeyMaterial:
-    cache_key = (key_path.resolve(), _mtime(key_path), cert_path and cert_path.resolve(), cert_path and _mtime(cert_path))
+    cert_part = (cert_path.resolve(), _mtime(cert_path)) if cert_path else (None, None)
+    cache_key = (key_path.resolve(), _mtime(key_path), *cert_part)
     with _loaded_lock:
         material = _loaded.get(cache_key)
     if material is not None:
@@ -236,7 +241,7 @@ def _load_pem(key_path: Path, cert_path: Path | None, password: bytes | None) ->
     try:
         certificates = x509.load_pem_x509_certificates(cert_data)
     except ValueError as error:
-        raise ConfigError(f"certificate file {cert_path} holds no PEM certificate: {error}") from error
+        raise ConfigError(f"certificate file {cert_path} contains no PEM certificate: {error}") from error
     return _pair(key_path, private_key, certificates)
 
 
@@ -271,7 +276,9 @@ def _pair(key_path: Path, private_key: object, certificates: list[x509.Certifica
     public_der = _public_der(private_key.public_key())
     matching = [cert for cert in certificates if _public_der(cert.public_key()) == public_der]
     if not matching:
-        raise ConfigError(f"key {key_path} matches none of its {len(certificates)} certificate(s); expected its own certificate")
+        raise ConfigError(
+            f"key {key_path} matches none of its {len(certificates)} certificate(s); expected its own certificate"
+        )
 
     certificate = matching[0]
     intermediates = tuple(cert for cert in certificates if cert is not certificate)

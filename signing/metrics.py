@@ -21,7 +21,7 @@ CERTIFICATE_EXPIRY = Gauge(
 )
 VERIFICATION_FAILURES = Counter(
     "cites_hub_signature_verification_failures_total",
-    "XML signatures refused on verification, by reason code.",
+    "XML signatures rejected on verification, by reason code.",
     ["reason"],
 )
 SIGNATURES = Counter(
@@ -35,9 +35,12 @@ _expiries: dict[str, dict[str, datetime]] = {}
 _expiries_lock = threading.Lock()
 
 
-def observe_expiry(partner: str, certificate: x509.Certificate) -> None:
-    """Count ``certificate`` in the partner's expiry gauge; observing it again changes nothing."""
-    fingerprint = certificate.fingerprint(hashes.SHA256()).hex()
+def observe_expiry(partner: str, certificate: x509.Certificate, *, fingerprint: str | None = None) -> None:
+    """Count ``certificate`` in the partner's expiry gauge; observing it again changes nothing.
+
+    ``fingerprint`` is the certificate's SHA-256 fingerprint in hex, if the caller has it already.
+    """
+    fingerprint = fingerprint or certificate.fingerprint(hashes.SHA256()).hex()
     with _expiries_lock:
         known = _expiries.setdefault(partner, {})
         first = not known

@@ -61,7 +61,7 @@ class Signer:
 
         Raises UnsafeXML when the payload is not safe, well-formed XML, and SignatureError with
         reason ``no_signing_key`` (no valid key), ``already_signed`` (the document already has
-        a ds:Signature) or ``signing_failed`` (signxml or the key refused).
+        a ds:Signature) or ``signing_failed`` (signxml or the key raised an error).
         """
         root = safexml.parse(payload)
         if root.find(f".//{DS_SIGNATURE}") is not None or root.tag == DS_SIGNATURE:
@@ -73,7 +73,9 @@ class Signer:
 
         signed_root = _sign_root(root, key)
         metrics.SIGNATURES.labels(party).inc()
-        logger.debug("signed <%s> for party %s with certificate %s", safexml.localname(root), party, key.fingerprint)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("signed <%s> for party %s with certificate %s",
+                         safexml.localname(root), party, key.fingerprint)
         return etree.tostring(signed_root, xml_declaration=True, encoding="UTF-8")
 
 

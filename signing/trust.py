@@ -1,4 +1,4 @@
-"""Which signer certificates the hub believes, per partner.
+"""Trust stores: the signer certificates the hub accepts from each partner.
 
 A partner is trusted through pinned certificates (PEM or DER files, or SHA-256 fingerprints)
 or through a CA certificate together with the subject its signer certificates must carry
@@ -84,7 +84,8 @@ class PartnerTrust:
 
     def subject_matches(self, certificate: x509.Certificate) -> bool:
         for short_name, expected in self.expected_subject.items():
-            values = [attribute.value for attribute in certificate.subject.get_attributes_for_oid(SUBJECT_ATTRIBUTES[short_name])]
+            attributes = certificate.subject.get_attributes_for_oid(SUBJECT_ATTRIBUTES[short_name])
+            values = [attribute.value for attribute in attributes]
             if values != [expected]:
                 return False
         return True
@@ -144,7 +145,7 @@ class TrustStore:
     def pin_certificates(self, partner: str, path: Path | str) -> int:
         """Pin every certificate in a PEM or DER file, or in the certificate files of a folder.
 
-        Returns how many were pinned. Raises ConfigError when the path holds no certificate.
+        Returns how many were pinned. Raises ConfigError when the path contains no certificate.
         """
         certificates = load_certificates(Path(path))
         for certificate in certificates:
@@ -173,7 +174,9 @@ class TrustStore:
         certificates = load_certificates(Path(path))
         not_ca = [cert.subject.rfc4514_string() for cert in certificates if not _is_ca(cert)]
         if not_ca:
-            raise ConfigError(f"partner {partner} CA file {path} holds non-CA certificate(s) {not_ca}; expected CA certificates")
+            raise ConfigError(
+                f"partner {partner} CA file {path} contains non-CA certificate(s) {not_ca}; expected CA certificates"
+            )
 
         entry = self._entry(partner)
         if entry.expected_subject and entry.expected_subject != subject:
@@ -191,7 +194,9 @@ class TrustStore:
 
 def _checked_subject(partner: str, expected_subject: Mapping[str, str]) -> dict[str, str]:
     if not expected_subject:
-        raise ConfigError(f"partner {partner} CA has no expected_subject; expected at least one attribute, e.g. C and O")
+        raise ConfigError(
+            f"partner {partner} CA has no expected_subject; expected at least one attribute, e.g. C and O"
+        )
     unknown = sorted(set(expected_subject) - set(SUBJECT_ATTRIBUTES))
     if unknown:
         raise ConfigError(
@@ -204,7 +209,7 @@ def _checked_subject(partner: str, expected_subject: Mapping[str, str]) -> dict[
 def load_certificates(path: Path) -> list[x509.Certificate]:
     """Read the certificates of a PEM or DER file, or of the certificate files in a folder.
 
-    In a folder, files that hold no certificate (such as ``*.key.pem`` beside their
+    In a folder, files that contain no certificate (such as ``*.key.pem`` beside their
     certificate) are skipped. Raises ConfigError when no certificate is found.
     """
     if path.is_dir():
@@ -214,7 +219,8 @@ def load_certificates(path: Path) -> list[x509.Certificate]:
         certificates = _read_certificates(path, skip_others=False)
 
     if not certificates:
-        raise ConfigError(f"{path} holds no certificate; expected PEM or DER files ({', '.join(sorted(CERTIFICATE_SUFFIXES))})")
+        suffixes = ", ".join(sorted(CERTIFICATE_SUFFIXES))
+        raise ConfigError(f"{path} contains no certificate; expected PEM or DER files ({suffixes})")
     return certificates
 
 
@@ -230,6 +236,6 @@ def _read_certificates(path: Path, *, skip_others: bool) -> list[x509.Certificat
         return [x509.load_der_x509_certificate(data)]
     except ValueError as error:
         if skip_others:
-            logger.debug("skipped %s: it holds no certificate", path)
+            logger.debug("skipped %s: it contains no certificate", path)
             return []
         raise ConfigError(f"certificate file {path} is not a valid PEM or DER certificate: {error}") from error

@@ -1,4 +1,4 @@
-"""Verification of partners' enveloped XML signatures, with one reason code per refusal.
+"""Verification of partners' enveloped XML signatures, with one reason code per rejection.
 
 The hub's profile accepts one enveloped ds:Signature, a child of the root element, with one
 reference covering the whole document (URI="" or the root's own Id), RSA or ECDSA with SHA-256
@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import copy
+import functools
 import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -45,7 +46,7 @@ ID_ATTRIBUTES = frozenset({"Id", "ID", "id"})
 
 
 class Reason(StrEnum):
-    """Why a signature was refused or could not be made; the value is stored in the journal."""
+    """Reason code of a rejected signature or of a failed signing, for the journal and metrics."""
 
     DTD = "dtd"
     MALFORMED = "malformed"
@@ -86,7 +87,9 @@ STRONG_SIGNATURE_METHODS = frozenset(
         SignatureMethod.SHA3_512_RSA_MGF1,
     }
 )
-SHA1_SIGNATURE_METHODS = frozenset({SignatureMethod.RSA_SHA1, SignatureMethod.ECDSA_SHA1, SignatureMethod.SHA1_RSA_MGF1})
+SHA1_SIGNATURE_METHODS = frozenset(
+    {SignatureMethod.RSA_SHA1, SignatureMethod.ECDSA_SHA1, SignatureMethod.SHA1_RSA_MGF1}
+)
 STRONG_DIGESTS = frozenset(
     {
         DigestAlgorithm.SHA256,
@@ -97,7 +100,10 @@ STRONG_DIGESTS = frozenset(
         DigestAlgorithm.SHA3_512,
     }
 )
-ALLOWED_TRANSFORMS = frozenset({SignatureConstructionMethod.enveloped.value, *(c.value for c in CanonicalizationMethod)})
+SHA1_DIGESTS = frozenset({DigestAlgorithm.SHA1})
+ALLOWED_TRANSFORMS = frozenset(
+    {SignatureConstructionMethod.enveloped.value, *(method.value for method in CanonicalizationMethod)}
+)
 
 _STRICT_CONFIG = SignatureConfiguration(
     require_x509=True,
@@ -109,7 +115,7 @@ _STRICT_CONFIG = SignatureConfiguration(
 _SHA1_CONFIG = replace(
     _STRICT_CONFIG,
     signature_methods=STRONG_SIGNATURE_METHODS | SHA1_SIGNATURE_METHODS,
-    digest_algorithms=STRONG_DIGESTS | {DigestAlgorithm.SHA1},
+    digest_algorithms=STRONG_DIGESTS | SHA1_DIGESTS,
 )
 
 
@@ -153,10 +159,10 @@ class Verifier:
             verified = self._verify(payload, partner, aware_or_now(at))
         except SignatureError as error:
             metrics.VERIFICATION_FAILURES.labels(error.reason).inc()
-            logger.debug("signature of partner %s refused: %s: %s", partner, error.reason, error)
+            logger.debug("signature of partner %s rejected: %s: %s", partner, error.reason, error)
             raise
 
-        metrics.observe_expiry(partner, verified.certificate)
+        metrics.observe_expiry(partner, verified.certificate, fingerprint=verified.signer_fingerprint)
         logger.debug("signature of partner %s verified: signer %s", partner, verified.signer_subject)
         return verified
 
@@ -190,7 +196,8 @@ class Verifier:
         trust = self.trust_store.get(partner)
         if trust is None or not (trust.pinned or trust.authorities):
             raise SignatureError(
-                f"partner '{partner}' has no trusted certificate or CA; expected it pinned or its CA added in the trust store",
+                f"partner '{partner}' has no trusted certificate or CA; "
+                "expected its certificate pinned or its CA added in the trust store",
                 Reason.UNTRUSTED,
             )
         return trust
@@ -202,7 +209,7 @@ def _parse(payload: bytes) -> etree._Element:
     except UnsafeXML as error:
         has_doctype = isinstance(payload, (bytes, bytearray)) and b"<!DOCTYPE" in payload
         reason = Reason.DTD if has_doctype else Reason.MALFORMED
-        raise SignatureError(f"signed document refused by the XML parser: {error}", reason) from error
+        raise SignatureError(f"signed document rejected by the XML parser: {error}", reason) from error
 
 
 def _find_signature(root: etree._Element) -> etree._Element:
@@ -261,24 +268,26 @@ def _check_algorithms(signature: etree._Element, allow_sha1: bool) -> None:
             "expected RSA or ECDSA with SHA-256 or stronger",
             Reason.HMAC_NOT_ALLOWED,
         )
-    _check_algorithm("ds:SignatureMethod", method, SignatureMethod, STRONG_SIGNATURE_METHODS, SHA1_SIGNATURE_METHODS, allow_sha1)
+    _check_algorithm("ds:SignatureMethod", method, STRONG_SIGNATURE_METHODS, SHA1_SIGNATURE_METHODS, allow_sha1)
 
     for digest_method in signature.iterfind("ds:SignedInfo/ds:Reference/ds:DigestMethod", NAMESPACES):
         uri = digest_method.get("Algorithm") or ""
-        _check_algorithm("ds:DigestMethod", uri, DigestAlgorithm, STRONG_DIGESTS, {DigestAlgorithm.SHA1}, allow_sha1)
+        _check_algorithm("ds:DigestMethod", uri, STRONG_DIGESTS, SHA1_DIGESTS, allow_sha1)
+
+
+@functools.cache
+def _values(members: frozenset[SignatureMethod] | frozenset[DigestAlgorithm]) -> frozenset[str]:
+    return frozenset(member.value for member in members)
 
 
 def _check_algorithm(
     element: str,
     uri: str,
-    enum: type[SignatureMethod] | type[DigestAlgorithm],
     strong: frozenset[SignatureMethod] | frozenset[DigestAlgorithm],
-    sha1: frozenset[SignatureMethod] | set[DigestAlgorithm],
+    sha1: frozenset[SignatureMethod] | frozenset[DigestAlgorithm],
     allow_sha1: bool,
 ) -> None:
-    known = {member.value: member for member in enum}
-    member = known.get(uri)
-    if member in strong or (allow_sha1 and member in sha1):
+    if uri in _values(strong) or (allow_sha1 and uri in _values(sha1)):
         return
 
     fragment = uri.rpartition("#")[2].lower()
@@ -348,7 +357,9 @@ def _presented_certificates(signature: etree._Element) -> list[x509.Certificate]
         try:
             certificates.append(x509.load_der_x509_certificate(base64.b64decode(element.text or "")))
         except (ValueError, binascii.Error) as error:
-            raise SignatureError(f"ds:X509Certificate is not a base64 DER certificate: {error}", Reason.MALFORMED) from error
+            raise SignatureError(
+                f"ds:X509Certificate is not a base64 DER certificate: {error}", Reason.MALFORMED
+            ) from error
 
     if not certificates:
         raise SignatureError(
@@ -437,7 +448,7 @@ def _verify_with_signxml(
     except InvalidDigest as error:
         raise SignatureError(f"document changed after signing: {error}", Reason.DIGEST_MISMATCH) from error
     except InvalidCertificate as error:
-        raise SignatureError(f"signer certificate refused: {error}", Reason.UNTRUSTED) from error
+        raise SignatureError(f"signer certificate rejected: {error}", Reason.UNTRUSTED) from error
     except InvalidSignature as error:
         raise _bad_signature_error(root, signature, error) from error
     except (SignXMLException, etree.DocumentInvalid, ValueError) as error:
@@ -457,19 +468,23 @@ def _bad_signature_error(root: etree._Element, signature: etree._Element, error:
             "matches; expected the bytes exactly as signed",
             Reason.DIGEST_MISMATCH,
         )
-    return SignatureError(f"ds:SignatureValue does not verify with the signer certificate: {error}", Reason.BAD_SIGNATURE)
+    return SignatureError(
+        f"ds:SignatureValue does not verify with the signer certificate: {error}", Reason.BAD_SIGNATURE
+    )
 
 
 def _digest_matches(root: etree._Element, signature: etree._Element) -> bool:
     """Recompute the digest of the profile's one whole-document reference, as signxml 5.x does."""
     reference = signature.find("ds:SignedInfo/ds:Reference", NAMESPACES)
-    algorithms = [t.get("Algorithm") for t in reference.iterfind("ds:Transforms/ds:Transform", NAMESPACES)]
-    c14n = [CanonicalizationMethod(a) for a in algorithms if a != SignatureConstructionMethod.enveloped.value]
+    enveloped = SignatureConstructionMethod.enveloped.value
+    transforms = [element.get("Algorithm") for element in reference.iterfind("ds:Transforms/ds:Transform", NAMESPACES)]
+    c14n = [CanonicalizationMethod(transform) for transform in transforms if transform != enveloped]
     method = c14n[-1] if c14n else CanonicalizationMethod.CANONICAL_XML_1_1
 
     document = copy.deepcopy(root)
-    if SignatureConstructionMethod.enveloped.value in algorithms:
-        _remove_keeping_tail(document.find(DS_SIGNATURE))
+    document_signature = document.find(DS_SIGNATURE)
+    if enveloped in transforms and document_signature is not None:
+        _remove_keeping_tail(document_signature)
     canonical = etree.tostring(
         document,
         method="c14n",

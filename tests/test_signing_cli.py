@@ -36,7 +36,7 @@ def test_keys_new_writes_a_key_and_a_certificate(key_folder: Path) -> None:
     assert cert_path.name.endswith("-ecdsa.cert.pem")
 
 
-def test_keys_list_shows_subject_algorithm_and_days_left(key_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_keys_list_shows_certificate_details(key_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
     status = run("keys", "list", "--dir", str(key_folder))
 
     output = capsys.readouterr().out
@@ -46,7 +46,7 @@ def test_keys_list_shows_subject_algorithm_and_days_left(key_folder: Path, capsy
     assert "29 days left" in output or "30 days left" in output
 
 
-def test_signed_file_verifies_against_its_certificate(key_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_signed_file_verifies(key_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     key_path, cert_path = key_files(key_folder)
     permit = tmp_path / "permit.xml"
     permit.write_bytes(permit_document())
@@ -59,22 +59,26 @@ def test_signed_file_verifies_against_its_certificate(key_folder: Path, tmp_path
     assert "valid: signed by CN=CITES Management Authority GH,C=GH" in capsys.readouterr().out
 
 
-def test_unsigned_file_fails_verification_with_its_reason(key_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_unsigned_file_fails_with_reason(key_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     permit = tmp_path / "permit.xml"
     permit.write_bytes(permit_document())
 
     status = run("verify", str(permit), "--trust", str(key_folder))
 
     assert status == 1
-    assert capsys.readouterr().out.startswith("refused: missing:")
+    assert capsys.readouterr().out.startswith("rejected: missing:")
 
 
-def test_sign_reports_a_missing_password_variable(key_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_sign_names_missing_password_variable(
+    key_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     key_path, cert_path = key_files(key_folder)
     permit = tmp_path / "permit.xml"
     permit.write_bytes(permit_document())
 
-    status = run("sign", str(permit), "--key", str(key_path), "--cert", str(cert_path), "--password-env", "NO_SUCH_VARIABLE")
+    status = run(
+        "sign", str(permit), "--key", str(key_path), "--cert", str(cert_path), "--password-env", "NO_SUCH_VARIABLE"
+    )
 
     assert status == 1
     assert "NO_SUCH_VARIABLE is not set" in capsys.readouterr().err

@@ -31,7 +31,7 @@ def encrypted_pair(folder: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path,
     return new_key_pair("GH", folder, algorithm="ecdsa", password_env="TEST_KEY_PASSWORD")
 
 
-def test_new_rsa_key_pair_is_for_signing_by_its_party(tmp_path: Path) -> None:
+def test_new_rsa_key_pair_signs_for_its_party(tmp_path: Path) -> None:
     key_path, cert_path = new_key_pair("GH", tmp_path, algorithm="rsa", days=30)
 
     certificate = x509.load_pem_x509_certificate(cert_path.read_bytes())
@@ -54,7 +54,7 @@ def test_new_ecdsa_key_uses_p256(tmp_path: Path) -> None:
     assert private_key.curve.name == "secp256r1"
 
 
-def test_new_private_key_file_is_readable_by_owner_only(tmp_path: Path) -> None:
+def test_new_key_file_is_owner_only(tmp_path: Path) -> None:
     key_path, _ = new_key_pair("GH", tmp_path, algorithm="ecdsa")
 
     mode = os.stat(key_path).st_mode & 0o777
@@ -62,7 +62,7 @@ def test_new_private_key_file_is_readable_by_owner_only(tmp_path: Path) -> None:
     assert mode == 0o600
 
 
-def test_party_that_is_not_a_country_code_is_rejected(tmp_path: Path) -> None:
+def test_party_name_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="party 'Ghana'"):
         new_key_pair("Ghana", tmp_path)
 
@@ -86,7 +86,7 @@ def test_replaced_key_file_is_loaded_again(tmp_path: Path) -> None:
     assert second.private_key is not first.private_key
 
 
-def test_encrypted_pem_key_reads_its_password_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_encrypted_key_password_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     key_path, cert_path = encrypted_pair(tmp_path, monkeypatch)
 
     loaded = KeyStore().add("GH", key_path, cert_path, password_env="TEST_KEY_PASSWORD")
@@ -112,14 +112,14 @@ def test_unset_password_variable_is_named(tmp_path: Path, monkeypatch: pytest.Mo
         KeyStore().add("GH", key_path, cert_path, password_env="TEST_KEY_PASSWORD")
 
 
-def test_wrong_password_names_the_file_but_not_the_password(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_wrong_password_is_not_echoed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     key_path, cert_path = encrypted_pair(tmp_path, monkeypatch)
     monkeypatch.setenv("WRONG_PASSWORD", "not the password")
 
-    with pytest.raises(ConfigError, match=key_path.name) as refused:
+    with pytest.raises(ConfigError, match=key_path.name) as rejected:
         KeyStore().add("GH", key_path, cert_path, password_env="WRONG_PASSWORD")
 
-    assert "not the password" not in str(refused.value)
+    assert "not the password" not in str(rejected.value)
 
 
 def test_encrypted_key_without_password_asks_for_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -134,11 +134,15 @@ def test_key_of_another_certificate_is_rejected(keys: Material) -> None:
         KeyStore().add("GH", keys.rsa.key, keys.ecdsa.cert)
 
 
-def test_pkcs12_file_is_loaded_with_its_password(keys: Material, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pkcs12_file_is_loaded_with_its_password(
+    keys: Material, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     bundle = tmp_path / "fr.p12"
     encryption = serialization.BestAvailableEncryption(PASSWORD.encode())
     bundle.write_bytes(
-        pkcs12.serialize_key_and_certificates(b"fr", keys.ecdsa.private_key(), keys.ecdsa.certificate(), None, encryption)
+        pkcs12.serialize_key_and_certificates(
+            b"fr", keys.ecdsa.private_key(), keys.ecdsa.certificate(), None, encryption
+        )
     )
     monkeypatch.setenv("P12_PASSWORD", PASSWORD)
 
@@ -147,7 +151,9 @@ def test_pkcs12_file_is_loaded_with_its_password(keys: Material, tmp_path: Path,
     assert loaded.certificate == keys.ecdsa.certificate()
 
 
-def test_loading_logs_neither_key_nor_password(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+def test_loading_logs_neither_key_nor_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     key_path, cert_path = encrypted_pair(tmp_path, monkeypatch)
     caplog.set_level(logging.DEBUG)
 
@@ -174,7 +180,7 @@ def test_newest_valid_key_signs_during_the_overlap(keys: Material) -> None:
     assert chosen.certificate == keys.new.certificate()
 
 
-def test_old_key_signs_before_the_new_one_is_valid(keys: Material) -> None:
+def test_old_key_signs_before_new_is_valid(keys: Material) -> None:
     store = keys.keystore()
 
     chosen = store.signing_key("KE", at=NOW - timedelta(days=100))
@@ -185,10 +191,10 @@ def test_old_key_signs_before_the_new_one_is_valid(keys: Material) -> None:
 def test_party_without_valid_key_cannot_sign(keys: Material) -> None:
     store = keys.keystore()
 
-    with pytest.raises(SignatureError, match="party 'KE' has no signing certificate valid") as refused:
+    with pytest.raises(SignatureError, match="party 'KE' has no signing certificate valid") as rejected:
         store.signing_key("KE", at=NOW + timedelta(days=400))
 
-    assert refused.value.reason == "no_signing_key"
+    assert rejected.value.reason == "no_signing_key"
 
 
 def test_unknown_party_cannot_sign(keys: Material) -> None:

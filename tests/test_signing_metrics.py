@@ -18,7 +18,7 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Material:
     return material(tmp_path_factory.mktemp("signing-keys"))
 
 
-def test_expiry_follows_the_certificate_that_expires_last(keys: Material) -> None:
+def test_expiry_follows_last_expiring_certificate(keys: Material) -> None:
     metrics.observe_expiry("test-rotation", keys.old.certificate())
     metrics.observe_expiry("test-rotation", keys.new.certificate())
 

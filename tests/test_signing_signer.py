@@ -1,4 +1,4 @@
-"""Signing outbound documents: the hub's signature profile and what the signer refuses."""
+"""Signing outbound documents: the hub's signature profile and what the signer rejects."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def algorithm(signed: bytes, path: str) -> str:
     return safexml.parse(signed).find(f"{DS}Signature/{path}").get("Algorithm")
 
 
-def test_reference_is_the_whole_document_even_when_the_root_has_an_id(signer: Signer) -> None:
+def test_reference_uri_is_empty_with_root_id(signer: Signer) -> None:
     signed = signer.sign(permit_document(root_id="permit-1"), "GH")
 
     reference = safexml.parse(signed).find(f"{DS}Signature/{DS}SignedInfo/{DS}Reference")
@@ -36,7 +36,7 @@ def test_reference_is_the_whole_document_even_when_the_root_has_an_id(signer: Si
     assert reference.get("URI") == ""
 
 
-def test_rsa_key_signs_with_rsa_sha256_and_exclusive_c14n(signer: Signer) -> None:
+def test_rsa_key_signs_rsa_sha256_exc_c14n(signer: Signer) -> None:
     signed = signer.sign(permit_document(), "GH")
 
     assert algorithm(signed, f"{DS}SignedInfo/{DS}SignatureMethod").endswith("#rsa-sha256")
@@ -64,13 +64,13 @@ def test_signature_is_the_last_child_of_the_root(signer: Signer) -> None:
     assert safexml.parse(signed)[-1].tag == f"{DS}Signature"
 
 
-def test_signed_document_is_refused_for_a_second_signature(signer: Signer) -> None:
+def test_signed_document_not_signed_twice(signer: Signer) -> None:
     signed = signer.sign(permit_document(), "GH")
 
-    with pytest.raises(SignatureError, match="already has a ds:Signature") as refused:
+    with pytest.raises(SignatureError, match="already has a ds:Signature") as rejected:
         signer.sign(signed, "GH")
 
-    assert refused.value.reason == "already_signed"
+    assert rejected.value.reason == "already_signed"
 
 
 def test_party_without_key_cannot_sign(signer: Signer) -> None:
@@ -93,7 +93,7 @@ def test_signature_is_counted_by_party(signer: Signer) -> None:
     assert REGISTRY.get_sample_value("cites_hub_signatures_total", {"party": "FR"}) == before + 1
 
 
-def test_each_signature_uses_the_key_loaded_once(keys: Material) -> None:
+def test_signer_reuses_loaded_key(keys: Material) -> None:
     store = KeyStore()
     loaded = store.add("GH", keys.rsa.key, keys.rsa.cert)
     signer = Signer(store)

@@ -1,4 +1,4 @@
-"""Partner trust: pinned certificates and CAs loaded from files, and what is refused as config."""
+"""Partner trust: pinned certificates and CAs loaded from files, and what is rejected as config."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import hashes
 
 from hub.errors import ConfigError
 from signing.trust import TrustStore
@@ -17,7 +18,7 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> Material:
     return material(tmp_path_factory.mktemp("signing-keys"))
 
 
-def test_folder_pins_its_certificates_and_skips_keys(keys: Material, tmp_path: Path) -> None:
+def test_folder_pins_certificates_skips_keys(keys: Material, tmp_path: Path) -> None:
     shutil.copy(keys.old.cert, tmp_path / "old.cert.pem")
     shutil.copy(keys.new.cert, tmp_path / "new.crt")
     shutil.copy(keys.new.key, tmp_path / "new.key.pem")
@@ -47,13 +48,13 @@ def test_file_without_certificate_is_rejected(keys: Material) -> None:
 
 
 def test_empty_folder_is_rejected(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="holds no certificate"):
+    with pytest.raises(ConfigError, match="contains no certificate"):
         TrustStore().pin_certificates("GH", tmp_path)
 
 
 def test_fingerprint_ignores_colons_and_case(keys: Material) -> None:
     certificate = keys.rsa.certificate()
-    fingerprint = certificate.fingerprint(certificate.signature_hash_algorithm).hex(":").upper()
+    fingerprint = certificate.fingerprint(hashes.SHA256()).hex(":").upper()
     store = TrustStore()
 
     store.pin_fingerprint("GH", fingerprint)
@@ -93,7 +94,7 @@ def test_ca_vouches_only_for_the_expected_subject(keys: Material) -> None:
     assert other is None
 
 
-def test_ca_certificate_itself_is_never_the_signer(keys: Material) -> None:
+def test_ca_certificate_is_never_the_signer(keys: Material) -> None:
     store = TrustStore()
     store.add_ca("TZ", keys.ca.cert, expected_subject={"C": "TZ"})
 

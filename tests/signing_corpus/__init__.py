@@ -1,7 +1,7 @@
 """Keys, certificates and hostile documents for the signing tests, made at test time.
 
 No key material is committed: :func:`material` creates every key once per test session in a
-temporary folder, and :mod:`tests.signing_corpus.hostile` builds one document per refusal
+temporary folder, and :mod:`tests.signing_corpus.hostile` builds one document per rejection
 reason from these keys.
 """
 
@@ -33,7 +33,8 @@ def permit_document(
     return (
         f'<?xml version="1.0" encoding="UTF-8"?>\n'
         f'<CITESEPermit xmlns="{PERMIT_NS}" xmlns:ram="{RABIE_NS}"{id_attribute}>'
-        f"<ram:HeaderExchangedDocument><ram:ID>{number}</ram:ID><ram:TypeCode>E</ram:TypeCode></ram:HeaderExchangedDocument>"
+        f"<ram:HeaderExchangedDocument><ram:ID>{number}</ram:ID><ram:TypeCode>E</ram:TypeCode>"
+        f"</ram:HeaderExchangedDocument>"
         f"<ram:SpecifiedSupplyChainConsignment><ram:IncludedSupplyChainConsignmentItem{item_id_attribute}>"
         f"<ram:ID>A</ram:ID><ram:ScientificName>Python regius</ram:ScientificName>"
         f'<ram:ItemQuantity unitCode="NAR">{quantity}</ram:ItemQuantity>'
@@ -63,7 +64,7 @@ class Material:
     ecdsa: KeyFiles  # FR, P-256, valid from yesterday for a year
     old: KeyFiles  # KE, expires in 5 days: the key being rotated out
     new: KeyFiles  # KE, valid from yesterday for a year: the key rotated in
-    attacker: KeyFiles  # GH subject again, but a key nobody pinned
+    attacker: KeyFiles  # GH subject again, but a key that is not pinned
     future: KeyFiles  # GH, valid from 30 days from now
     no_signing_usage: KeyFiles  # GH, key usage keyAgreement only
     ca: KeyFiles  # a partner CA for TZ
@@ -114,7 +115,9 @@ def _write(folder: Path, private_key: ec.EllipticCurvePrivateKey, certificate: x
     folder.mkdir(parents=True, exist_ok=True)
     files = KeyFiles(folder / "key.pem", folder / "cert.pem")
     files.key.write_bytes(
-        private_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        private_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
     )
     files.cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
     return files

@@ -1,4 +1,4 @@
-"""One hostile or broken signed document per refusal reason, built from the session's keys.
+"""One hostile or broken signed document per rejection reason, built from the session's keys.
 
 Each :class:`HostileCase` names the partner the document claims to come from, the time of the
 check and the reason the verifier must give. Documents outside the hub's profile (SHA-1, HMAC,
@@ -16,9 +16,9 @@ from lxml import etree
 from signxml import CanonicalizationMethod, DigestAlgorithm, SignatureMethod, XMLSigner
 
 from hub import safexml
+from signing.keys import KeyStore
 from signing.signer import Signer
 from signing.trust import TrustStore
-from signing.keys import KeyStore
 from tests.signing_corpus import NOW, PERMIT_NS, KeyFiles, Material, permit_document
 
 DS = "{http://www.w3.org/2000/09/xmldsig#}"
@@ -54,7 +54,7 @@ def raw_sign(
 ) -> bytes:
     """Sign with signxml directly, allowing what the hub's profile never produces."""
     signer = XMLSigner(c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0)
-    # signxml refuses to sign with SHA-1; setting the attributes after construction is how a
+    # signxml raises InvalidInput for SHA-1; setting the attributes after construction is how a
     # legacy partner's software is imitated here.
     signer.sign_alg = method
     signer.digest_alg = digest
@@ -97,7 +97,7 @@ def _id_reference_moved(material: Material, *, forged_id: str | None = None) -> 
     """The genuine permit signed by its Id, moved into an extension of a forged permit.
 
     signxml alone accepts this document and returns the genuine permit, while a reader of the
-    root sees the forged quantity of 10,000.
+    root reads the forged quantity of 10,000.
     """
     genuine = safexml.parse(raw_sign(material.rsa, permit_document(root_id="permit-1"),
                                      method=SignatureMethod.RSA_SHA256, reference_uri="#permit-1"))
