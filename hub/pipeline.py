@@ -108,18 +108,27 @@ class Ingress:
 
         envelope, permit, findings, signer = self._validate(payload, message_type, sender, message_id,
                                                             correlation_id)
-        planned = self._plan(envelope, permit, findings)
         status = _status_of(findings)
-        if not self.journal.record_message(envelope, payload, status=status, findings=findings, planned=planned,
-                                           signer=signer, republish_after=self.config.delivery.lease_seconds):
+        if status != MessageStatus.REJECTED:
+            same = self.journal.find_same_content(sender, envelope.message_type.value, envelope.payload_sha256)
+            if same is not None:
+                metrics.MESSAGES_RECEIVED.labels(envelope.message_type.value, channel, "duplicate").inc()
+                return self._earlier_result(same, sender)
+
+        planned = self._plan(envelope, permit, findings)
+        outcome = self.journal.record_message(envelope, payload, status=_status_of(findings), findings=findings,
+                                              planned=planned, signer=signer,
+                                              republish_after=self.config.delivery.lease_seconds)
+        if not outcome.written:
             return self._earlier_result(envelope.message_id, sender) or self._result(envelope, status, findings, [])
 
-        self._publish_planned(envelope, payload, planned)
-        metrics.MESSAGES_RECEIVED.labels(envelope.message_type.value, channel, status).inc()
+        self._publish_planned(envelope, payload, outcome.planned)
+        metrics.MESSAGES_RECEIVED.labels(envelope.message_type.value, channel, outcome.status).inc()
         metrics.INGRESS_SECONDS.labels(channel).observe(time.perf_counter() - started)
         log.info("received message_id=%s permit=%s type=%s sender=%s status=%s deliveries=%d",
-                 envelope.message_id, envelope.permit, envelope.message_type.value, sender, status, len(planned))
-        return self._result(envelope, status, findings, planned)
+                 envelope.message_id, envelope.permit, envelope.message_type.value, sender, outcome.status,
+                 len(outcome.planned))
+        return self._result(envelope, outcome.status, outcome.findings, outcome.planned)
 
     def _validate(self, payload: bytes, message_type: str, sender: str, message_id: str | None,
                   correlation_id: str | None) -> tuple[Envelope, Permit | None, list[Finding], str | None]:

@@ -25,7 +25,7 @@ def record(journal, number="00123", destinations=("customs",), status=MessageSta
     planned = [PlannedDelivery(new_id(), d, "stub", "r", f"{envelope.message_id}:{d}")
                for d in destinations]
     assert journal.record_message(envelope, b"<p/>", status=status, findings=findings, planned=planned,
-                                  republish_after=0)
+                                  republish_after=0).written
     return envelope, planned
 
 
@@ -45,7 +45,7 @@ def test_same_message_id_is_written_once(journal):
 
     again = journal.record_message(envelope, b"<p/>", status=MessageStatus.ACCEPTED, findings=[])
 
-    assert again is False
+    assert again.written is False
 
 
 def test_rejected_message_keeps_its_findings_as_evidence(journal):

@@ -22,8 +22,9 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from hub.envelope import Envelope, MessageType, utcnow
-from hub.errors import Finding, HubError
-from hub.journal.tables import deliveries, events, messages
+from hub import lifecycle
+from hub.errors import Finding, HubError, Severity
+from hub.journal.tables import deliveries, events, messages, permits
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 LOCATION = socket.gethostname()
@@ -63,6 +64,28 @@ class PlannedDelivery:
     adapter: str
     route: str
     idempotency_key: str
+
+
+@dataclass
+class RecordOutcome:
+    """What :meth:`Journal.record_message` wrote: the final status, findings and deliveries."""
+
+    written: bool
+    status: str
+    findings: list[Finding]
+    planned: list[PlannedDelivery]
+    ignored_because: str | None = None
+
+    def ignore(self, envelope: Envelope, current: str | None) -> None:
+        """Keep the message but forward nothing: the permit is already past this event."""
+        self.ignored_because = current
+        self.planned = []
+        if self.status == MessageStatus.ACCEPTED:
+            self.status = MessageStatus.ACCEPTED_WITH_WARNINGS
+        self.findings.append(Finding(
+            Severity.WARNING, "/", f"permit {envelope.permit} is already {current}; this "
+            f"{envelope.message_type.value} is recorded but not forwarded, because a permit never moves back",
+            value=envelope.message_type.value, expected=f"an event that may follow '{current}'"))
 
 
 @dataclass
@@ -166,30 +189,77 @@ class Journal:
         actor: str | None = None,
         signer: str | None = None,
         republish_after: float = 60.0,
-    ) -> bool:
+    ) -> RecordOutcome:
         """Write a message, its findings and planned deliveries in one transaction.
 
-        Each delivery is due for the sweep ``republish_after`` seconds from now, in case the
-        publish that follows the commit is lost. Returns False, writing nothing, when a message
-        with the same id is already journaled.
+        The permit's lifecycle moves in the same transaction. An event that would move the permit
+        backwards is kept with a warning and its planned deliveries are dropped. Each delivery is
+        due for the sweep ``republish_after`` seconds from now, in case the publish that follows
+        the commit is lost. ``written`` is False, and nothing is written, when a message with the
+        same id is already journaled.
         """
+        outcome = RecordOutcome(written=True, status=status, findings=list(findings), planned=list(planned))
+        for attempt in (1, 2):
+            try:
+                with self.engine.begin() as connection:
+                    self._write_message(connection, envelope, payload, outcome, actor, signer, republish_after)
+                return outcome
+            except IntegrityError:
+                if attempt == 2 or self.get_message(envelope.message_id) is not None:
+                    return RecordOutcome(written=False, status=status, findings=outcome.findings, planned=[])
+                # Another message created the same permit's row at the same moment: read it and retry.
+        return outcome
+
+    def _write_message(self, connection: Connection, envelope: Envelope, payload: bytes, outcome: "RecordOutcome",
+                       actor: str | None, signer: str | None, republish_after: float) -> None:
         now = utcnow()
+        if outcome.status != MessageStatus.REJECTED:
+            self._advance_permit(connection, envelope, outcome, now)
+        finding_list = [f.as_dict() for f in outcome.findings]
+        row = self._message_row(envelope, payload, outcome.status, finding_list, now)
+        row["signer"] = signer
+        connection.execute(messages.insert(), [row])
         due_at = now + timedelta(seconds=republish_after)
+        rows = [self._delivery_row(envelope.message_id, p, now, due_at) for p in outcome.planned]
+        if rows:
+            connection.execute(deliveries.insert(), rows)
+        events_rows = self._ingress_events(envelope, outcome.status, finding_list, outcome.planned, actor, now)
+        if outcome.ignored_because:
+            events_rows.append({**events_rows[0], "actor": "hub", "action": "not_applied",
+                                "detail": {"permit_state": outcome.ignored_because}})
+        self._insert_events(connection, events_rows)
+
+    def _advance_permit(self, connection: Connection, envelope: Envelope, outcome: "RecordOutcome",
+                        now: datetime) -> None:
         party, number = _split_permit(envelope.permit)
-        finding_list = [f.as_dict() for f in findings]
-        planned = list(planned)
-        try:
-            with self.engine.begin() as connection:
-                row = self._message_row(envelope, payload, status, finding_list, now)
-                row["signer"] = signer
-                connection.execute(messages.insert(), [row])
-                rows = [self._delivery_row(envelope.message_id, p, now, due_at) for p in planned]
-                if rows:
-                    connection.execute(deliveries.insert(), rows)
-                self._insert_events(connection, self._ingress_events(envelope, status, finding_list, planned, actor, now))
-        except IntegrityError:
-            return False
-        return True
+        if party is None or number is None or envelope.message_type not in lifecycle.TRACKED:
+            return
+        key = and_(permits.c.permit_party == party, permits.c.permit_number == number)
+        current = connection.execute(select(permits.c.state).where(key).with_for_update()).scalar()
+        after = lifecycle.next_state(current, envelope.message_type)
+        if after is None:
+            outcome.ignore(envelope, current)
+            return
+        values = {"state": after, "last_message_id": envelope.message_id, "updated_at": now}
+        if current is None:
+            connection.execute(permits.insert().values(permit_party=party, permit_number=number, **values))
+        else:
+            connection.execute(update(permits).where(key).values(**values))
+
+    def permit_state(self, party: str, number: str) -> str | None:
+        with self.engine.connect() as connection:
+            return connection.execute(select(permits.c.state).where(
+                permits.c.permit_party == party, permits.c.permit_number == number)).scalar()
+
+    def find_same_content(self, sender: str, message_type: str, payload_sha256: str) -> str | None:
+        """The id of an accepted message with the same sender, type and payload, if any."""
+        with self.engine.connect() as connection:
+            return connection.execute(
+                select(messages.c.message_id).where(
+                    messages.c.sender == sender, messages.c.message_type == message_type,
+                    messages.c.payload_sha256 == payload_sha256, messages.c.status != MessageStatus.REJECTED,
+                ).order_by(messages.c.received_at).limit(1)
+            ).scalar()
 
     @staticmethod
     def _message_row(envelope: Envelope, payload: bytes, status: str, findings: list[dict], now: datetime) -> dict:

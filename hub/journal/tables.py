@@ -42,6 +42,17 @@ messages = Table(
     Column("findings", Text, nullable=False, server_default="[]"),
     Column("payload", LargeBinary, nullable=False),
     Index("ix_messages_permit", "permit_party", "permit_number"),
+    Index("ix_messages_dedupe", "sender", "message_type", "payload_sha256"),
+)
+
+permits = Table(
+    "permits",
+    metadata,
+    Column("permit_party", String(2), primary_key=True),
+    Column("permit_number", String(70), primary_key=True),
+    Column("state", String(30), nullable=False),
+    Column("last_message_id", String(36), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
 deliveries = Table(
