@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from hub import __version__
-from hub.errors import AuthenticationError, InvalidMessage
+from hub.errors import AuthenticationError, InvalidMessage, NotFound
 from hub.runtime import Hub
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,48 @@ def create_app(hub: Hub) -> FastAPI:
             return _error(404, f"permit {party}/{number} is not in the journal")
         return JSONResponse([{**e.__dict__, "at": e.at.isoformat()} for e in events])
 
+    @app.get("/api/v1/deliveries")
+    def list_deliveries(request: Request, state: str | None = None, destination: str | None = None,
+                        limit: int = 100, offset: int = 0) -> Response:
+        try:
+            hub.authenticate_operator(request.headers.get(API_KEY_HEADER))
+        except AuthenticationError as error:
+            return _error(401, str(error))
+        records = hub.journal.list_deliveries(state=state, destination=destination, limit=min(limit, 1000),
+                                              offset=offset)
+        return JSONResponse([_delivery_view(r) for r in records])
+
+    @app.get("/api/v1/deliveries/{delivery_id}")
+    def get_delivery(delivery_id: str, request: Request) -> Response:
+        try:
+            hub.authenticate_operator(request.headers.get(API_KEY_HEADER))
+        except AuthenticationError as error:
+            return _error(401, str(error))
+        record = hub.journal.get_delivery(delivery_id)
+        if record is None:
+            return _error(404, f"delivery {delivery_id} is not in the journal")
+        events = [{**e.__dict__, "at": e.at.isoformat()} for e in hub.journal.delivery_events(delivery_id)]
+        return JSONResponse({**_delivery_view(record), "events": events})
+
+    @app.post("/api/v1/deliveries/{delivery_id}/{action}")
+    async def settle_delivery(delivery_id: str, action: str, request: Request) -> Response:
+        """Replay or discard a parked delivery; the JSON body gives the reason."""
+        if action not in ("replay", "discard"):
+            return _error(404, f"unknown action '{action}'; expected replay or discard")
+        try:
+            operator = hub.authenticate_operator(request.headers.get(API_KEY_HEADER))
+        except AuthenticationError as error:
+            return _error(401, str(error))
+        reason = await _reason(request)
+        settle = hub.replay if action == "replay" else hub.discard
+        try:
+            record = await run_in_threadpool(settle, delivery_id, actor=operator, reason=reason)
+        except NotFound as error:
+            return _error(404, str(error))
+        except InvalidMessage as error:
+            return _error(409 if "only a parked" in str(error) else 400, str(error))
+        return JSONResponse(_delivery_view(record))
+
     @app.get("/metrics")
     def get_metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
@@ -89,6 +131,23 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def _reason(request: Request) -> str:
+    try:
+        body = await request.json()
+    except ValueError:
+        return ""
+    return str(body.get("reason", "")) if isinstance(body, dict) else ""
+
+
+def _delivery_view(record: Any) -> dict[str, Any]:
+    return {
+        "delivery_id": record.delivery_id, "message_id": record.message_id, "destination": record.destination,
+        "adapter": record.adapter, "route": record.route, "state": record.state, "attempts": record.attempts,
+        "idempotency_key": record.idempotency_key, "last_error": record.last_error,
+        "receipt_reference": record.receipt_reference, "updated_at": record.updated_at.isoformat(),
+    }
 
 
 def _receive(hub: Hub, body: bytes, message_type: str, sender: str, request: Request) -> Response:
@@ -120,9 +179,5 @@ def _message_view(record: Any) -> dict[str, Any]:
         "status": record.status,
         "received_at": record.received_at.isoformat(),
         "findings": record.findings,
-        "deliveries": [
-            {"delivery_id": d.delivery_id, "destination": d.destination, "state": d.state, "attempts": d.attempts,
-             "last_error": d.last_error, "receipt_reference": d.receipt_reference}
-            for d in record.deliveries
-        ],
+        "deliveries": [_delivery_view(d) for d in record.deliveries],
     }

@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--senders", type=int, default=4, help="concurrent HTTP senders (default 4)")
     demo.set_defaults(func=cmd_demo)
 
+    _register_parked(commands)
+
     adapters = commands.add_parser("adapters", help="adapters installed")
     adapters_commands = adapters.add_subparsers(dest="adapters_command", required=True, metavar="COMMAND")
     adapters_list = adapters_commands.add_parser("list", help="list every adapter found and its capabilities")
@@ -79,6 +81,26 @@ def _register_optional(commands: argparse._SubParsersAction) -> None:
     except ImportError:
         return
     signing_cli.register(commands)
+
+
+def _register_parked(commands: argparse._SubParsersAction) -> None:
+    parked = commands.add_parser("parked", help="list, show, replay or discard parked deliveries")
+    actions = parked.add_subparsers(dest="parked_command", required=True, metavar="COMMAND")
+    listing = actions.add_parser("list", help="parked deliveries, newest first")
+    listing.add_argument("--destination", help="only this partner's")
+    listing.add_argument("--limit", type=int, default=50)
+    show = actions.add_parser("show", help="one delivery with its attempts and errors")
+    replay = actions.add_parser("replay", help="deliver again, keeping the idempotency key")
+    discard = actions.add_parser("discard", help="give up for good")
+    for parser in (show, replay, discard):
+        parser.add_argument("delivery_id")
+    for parser in (replay, discard):
+        parser.add_argument("--reason", required=True, help="why; recorded in the journal")
+        parser.add_argument("--by", default=os.environ.get("USER", "operator"),
+                            help="who acts (default: $USER); recorded in the journal")
+    for parser in (listing, show, replay, discard):
+        _config_options(parser)
+        parser.set_defaults(func=cmd_parked)
 
 
 def _config_options(parser: argparse.ArgumentParser) -> None:
@@ -165,14 +187,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_trace(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import OperationalError
 
-    from hub.journal import Journal
     from hub.trace import print_timeline
 
-    config = _load_config(args)
-    url = config.journal_url
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
-        raise HubError(f"no journal at {url.removeprefix('sqlite:///')}; give the hub's --data-dir or --config")
-    journal = Journal(url)
+    journal = _open_journal(args)
     party, _, number = args.permit.rpartition("/")
     try:
         return print_timeline(journal, party or None, number)
@@ -180,6 +197,57 @@ def cmd_trace(args: argparse.Namespace) -> int:
         raise HubError(f"cannot read the journal {journal.url}: {error.orig}") from error
     finally:
         journal.close()
+
+
+def _open_journal(args: argparse.Namespace):
+    from hub.journal import Journal
+
+    url = _load_config(args).journal_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        raise HubError(f"no journal at {url.removeprefix('sqlite:///')}; give the hub's --data-dir or --config")
+    return Journal(url)
+
+
+def cmd_parked(args: argparse.Namespace) -> int:
+    """Operate on parked deliveries in the journal; a running hub's sweep sends replays within seconds."""
+    from hub.journal import DeliveryState
+
+    journal = _open_journal(args)
+    try:
+        if args.parked_command == "list":
+            records = journal.list_deliveries(state=DeliveryState.PARKED, destination=args.destination,
+                                              limit=args.limit)
+            for record in records:
+                print(f"{record.delivery_id}  {record.updated_at:%Y-%m-%d %H:%M:%S}  {record.destination:14} "
+                      f"attempts={record.attempts}  {record.last_error}")
+            print(f"{len(records)} parked")
+            return 0
+        if args.parked_command == "show":
+            return _show_delivery(journal, args.delivery_id)
+        act = journal.replay_delivery if args.parked_command == "replay" else journal.discard_delivery
+        record = act(args.delivery_id, actor=args.by, reason=args.reason)
+        print(f"delivery {record.delivery_id} to {record.destination}: {args.parked_command}ed by {args.by}")
+        return 0
+    finally:
+        journal.close()
+
+
+def _show_delivery(journal, delivery_id: str) -> int:
+    from hub.trace import format_event
+
+    record = journal.get_delivery(delivery_id)
+    if record is None:
+        print(f"delivery {delivery_id} is not in the journal")
+        return 1
+    print(f"delivery {record.delivery_id} of message {record.message_id}")
+    print(f"  destination {record.destination} ({record.adapter}), state {record.state}, "
+          f"attempts {record.attempts}, idempotency key {record.idempotency_key}")
+    print(f"  last error: {record.last_error}")
+    previous = None
+    for event in journal.delivery_events(delivery_id):
+        print("  " + format_event(event, previous))
+        previous = event
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -108,6 +108,17 @@ class PartnerConfig(_Section):
         return [value] if isinstance(value, str) else value
 
 
+class OperatorConfig(_Section):
+    """An operator who may list, replay and discard parked deliveries over the HTTP API."""
+
+    api_key_sha256: list[str] = Field(default_factory=list, description="hex SHA-256 of each valid API key")
+
+    @field_validator("api_key_sha256", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
 class RouteMatch(_Section):
     """Conditions of a route; each listed field must match (any of its values). Empty matches all."""
 
@@ -139,6 +150,7 @@ class HubConfig(_Section):
     delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
     keys: list[KeyConfig] = Field(default_factory=list, description="our signing keys")
     partners: dict[str, PartnerConfig] = Field(default_factory=dict)
+    operators: dict[str, OperatorConfig] = Field(default_factory=dict)
     routes: list[RouteConfig] = Field(default_factory=list)
 
     @property
@@ -206,6 +218,7 @@ def default_config(data_dir: Path = Path("cites-hub-data")) -> HubConfig:
             ),
             "customs": PartnerConfig(adapter="customs", options={"url": SIMULATOR_URL}),
         },
+        operators={"operator": OperatorConfig()},
         routes=[
             RouteConfig(
                 name="permits-to-customs",

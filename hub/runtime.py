@@ -22,7 +22,7 @@ from adapters.base import Adapter, AdapterContext, Direction
 from hub.broker import Broker
 from hub.config import SIMULATOR_URL, HubConfig, hash_api_key
 from hub.errors import AuthenticationError, BrokerError, ConfigError, HubError
-from hub.journal import DeliveryState, Journal
+from hub.journal import DeliveryRecord, DeliveryState, Journal
 from hub.pipeline import Deliverer, Ingress, job_headers
 from hub.routing import Router
 from hub.signatures import SignaturePolicy
@@ -203,6 +203,10 @@ class Hub:
             if partner.may_send and not partner.api_key_sha256:
                 key = read_or_create_api_key(self.config.data_dir, name)
                 partner.api_key_sha256.append(hash_api_key(key))
+        for name, operator in self.config.operators.items():
+            if not operator.api_key_sha256:
+                key = read_or_create_api_key(self.config.data_dir, f"operator-{name}")
+                operator.api_key_sha256.append(hash_api_key(key))
 
     def authenticate(self, api_key: str | None) -> str:
         """Return the partner that owns ``api_key``; AuthenticationError otherwise."""
@@ -213,6 +217,37 @@ class Hub:
             if any(secrets.compare_digest(digest, known) for known in partner.api_key_sha256):
                 return name
         raise AuthenticationError("API key is not valid for any partner")
+
+    def authenticate_operator(self, api_key: str | None) -> str:
+        """Return the operator who owns ``api_key``; AuthenticationError otherwise."""
+        if not api_key:
+            raise AuthenticationError("missing API key; send an operator's key in the X-API-Key header")
+        digest = hash_api_key(api_key)
+        for name, operator in self.config.operators.items():
+            if any(secrets.compare_digest(digest, known) for known in operator.api_key_sha256):
+                return name
+        raise AuthenticationError("API key is not an operator's key")
+
+    # -- parked deliveries ----------------------------------------------------------------------
+
+    def replay(self, delivery_id: str, *, actor: str, reason: str) -> DeliveryRecord:
+        """Replay a parked delivery now (the journal records who and why)."""
+        record = self.journal.replay_delivery(delivery_id, actor=actor, reason=reason)
+        message = self.journal.get_message(record.message_id)
+        if message is not None and record.destination in self.adapters:
+            headers = job_headers(message.envelope, record.delivery_id, record.destination, record.idempotency_key)
+            try:
+                self.broker.publish_delivery(record.destination, message.payload, headers)
+                self.journal.postpone([record.delivery_id], self.config.delivery.lease_seconds)
+            except BrokerError as error:
+                log.warning("replayed delivery_id=%s not published (%s); the sweep will", delivery_id, error)
+        log.info("delivery_id=%s replayed by %s: %s", delivery_id, actor, reason)
+        return record
+
+    def discard(self, delivery_id: str, *, actor: str, reason: str) -> DeliveryRecord:
+        record = self.journal.discard_delivery(delivery_id, actor=actor, reason=reason)
+        log.info("delivery_id=%s discarded by %s: %s", delivery_id, actor, reason)
+        return record
 
 
 def api_key_path(data_dir: Path, partner: str) -> Path:

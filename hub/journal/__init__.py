@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from hub.envelope import Envelope, MessageType, utcnow
 from hub import lifecycle
-from hub.errors import Finding, HubError, Severity
+from hub.errors import Finding, HubError, InvalidMessage, NotFound, Severity
 from hub.journal.tables import deliveries, events, messages, permits
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -40,9 +40,10 @@ class DeliveryState:
     ACKNOWLEDGED = "acknowledged"
     FAILED = "failed"
     PARKED = "parked"
+    DISCARDED = "discarded"
 
     DUE = (PENDING, FAILED)
-    SETTLED = (DELIVERED, DELIVERED_WITH_WARNINGS, ACKNOWLEDGED, PARKED)
+    SETTLED = (DELIVERED, DELIVERED_WITH_WARNINGS, ACKNOWLEDGED, PARKED, DISCARDED)
 
 
 class MessageStatus:
@@ -421,7 +422,55 @@ class Journal:
                 .values(next_attempt_at=later)
             )
 
+    def replay_delivery(self, delivery_id: str, *, actor: str, reason: str) -> DeliveryRecord:
+        """Make a parked delivery due again, keeping its idempotency key; records who and why."""
+        return self._operator_action(delivery_id, "replayed", actor, reason, state=DeliveryState.PENDING)
+
+    def discard_delivery(self, delivery_id: str, *, actor: str, reason: str) -> DeliveryRecord:
+        """Give up a parked delivery for good; records who and why."""
+        return self._operator_action(delivery_id, "discarded", actor, reason, state=DeliveryState.DISCARDED)
+
+    def _operator_action(self, delivery_id: str, action: str, actor: str, reason: str, *, state: str) -> DeliveryRecord:
+        if not reason or not reason.strip():
+            raise InvalidMessage(f"a reason is required to {action[:-1]} delivery {delivery_id}")
+        if not actor or not actor.strip():
+            raise InvalidMessage(f"the operator's name is required to {action[:-1]} delivery {delivery_id}")
+        now = utcnow()
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                update(deliveries)
+                .where(deliveries.c.delivery_id == delivery_id, deliveries.c.state == DeliveryState.PARKED)
+                .values(state=state, attempts=0, next_attempt_at=now, lease_until=None, updated_at=now)
+            )
+            row = connection.execute(select(deliveries).where(deliveries.c.delivery_id == delivery_id)).first()
+            if row is None:
+                raise NotFound(f"delivery {delivery_id} is not in the journal")
+            record = self._delivery_record(row)
+            if result.rowcount != 1:
+                raise InvalidMessage(f"delivery {delivery_id} is {record.state}; only a parked delivery can be "
+                                     f"{action}")
+            self._insert_events(connection, [self._delivery_event(connection, record, actor, action,
+                                                                 {"reason": reason.strip()})])
+        return record
+
     # -- reading ---------------------------------------------------------------------------
+
+    def list_deliveries(self, *, state: str | None = None, destination: str | None = None, limit: int = 100,
+                        offset: int = 0) -> list[DeliveryRecord]:
+        """Deliveries, newest change first, filtered by state and destination."""
+        query = select(deliveries).order_by(deliveries.c.updated_at.desc()).limit(limit).offset(offset)
+        if state:
+            query = query.where(deliveries.c.state == state)
+        if destination:
+            query = query.where(deliveries.c.destination == destination)
+        with self.engine.connect() as connection:
+            return [self._delivery_record(r) for r in connection.execute(query)]
+
+    def delivery_events(self, delivery_id: str) -> list[TimelineEvent]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(events).where(events.c.delivery_id == delivery_id)
+                                      .order_by(events.c.at, events.c.event_id)).all()
+        return [self._event(r) for r in rows]
 
     def get_message(self, message_id: str) -> MessageRecord | None:
         with self.engine.connect() as connection:
@@ -457,11 +506,13 @@ class Journal:
             condition = and_(condition, events.c.permit_party == party)
         with self.engine.connect() as connection:
             rows = connection.execute(select(events).where(condition).order_by(events.c.at, events.c.event_id)).all()
-        return [
-            TimelineEvent(at=_aware(r.at), message_id=r.message_id, delivery_id=r.delivery_id, actor=r.actor,
-                          action=r.action, location=r.location, detail=json.loads(r.detail or "{}"))
-            for r in rows
-        ]
+        return [self._event(r) for r in rows]
+
+    @staticmethod
+    def _event(row: Any) -> TimelineEvent:
+        return TimelineEvent(at=_aware(row.at), message_id=row.message_id, delivery_id=row.delivery_id,
+                             actor=row.actor, action=row.action, location=row.location,
+                             detail=json.loads(row.detail or "{}"))
 
     def delivery_counts(self) -> dict[tuple[str, str], int]:
         """Deliveries counted by (destination, state)."""
