@@ -6,9 +6,15 @@ Topology, declared identically by every process at start-up (``<ns>`` is the con
   ``<ns>.delivery.<destination>``; anything it cannot route goes to its alternate exchange
   ``<ns>.unroutable`` (fanout) and is kept in the ``<ns>.unroutable`` queue.
 - ``<ns>.ingress`` (direct exchange) feeds the ``<ns>.ingress`` queue of the AMQP ingress.
+- ``<ns>.delay.<N>s`` (fanout exchange and queue, one per delay bucket) holds a job for N seconds
+  (queue TTL), then dead-letters it back to ``<ns>.deliveries`` with its original routing key:
+  the retry delay of RabbitMQ mode.
+- ``<ns>.parking`` (direct exchange) receives, by dead-lettering, a job that RabbitMQ redelivered
+  more than the delivery limit (a poison message); it lands in ``<ns>.parked.<destination>``.
 
 On RabbitMQ the queues are durable quorum queues with a delivery limit, publishes are
-``mandatory`` and confirmed with a bounded wait. With ``memory://`` everything stays in process.
+``mandatory`` and confirmed with a bounded wait. With ``memory://`` everything stays in process
+and the hub's own scheduler stands in for the delay queues.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ log = logging.getLogger(__name__)
 
 MEMORY_POLLING_SECONDS = 0.005
 INGRESS_ROUTING_KEY = "ingress"
+DELAY_BUCKETS_SECONDS = (1, 5, 30, 120, 600, 3600)
 
 Handler = Callable[[Any, Message], None]
 
@@ -43,18 +50,51 @@ class Topology:
             f"{ns}.deliveries", type="direct", durable=True, arguments={"alternate-exchange": self.unroutable.name}
         )
         self.ingress = Exchange(f"{ns}.ingress", type="direct", durable=True)
+        self.parking = Exchange(f"{ns}.parking", type="direct", durable=True)
         self.unroutable_queue = self._queue(f"{ns}.unroutable", self.unroutable, "")
         self.ingress_queue = self._queue(f"{ns}.ingress", self.ingress, INGRESS_ROUTING_KEY)
-        self.delivery_queues = {d: self._queue(f"{ns}.delivery.{d}", self.deliveries, d) for d in destinations}
+        self.delivery_queues = {
+            d: self._queue(f"{ns}.delivery.{d}", self.deliveries, d, {"x-dead-letter-exchange": self.parking.name})
+            for d in destinations
+        }
+        self.parked_queues = {d: self._queue(f"{ns}.parked.{d}", self.parking, d) for d in destinations}
+        self.delay_exchanges = {s: Exchange(f"{ns}.delay.{s}s", type="fanout", durable=True)
+                                for s in DELAY_BUCKETS_SECONDS}
+        self.delay_queues = [self._delay_queue(seconds, exchange) for seconds, exchange in self.delay_exchanges.items()]
 
-    def _queue(self, name: str, exchange: Exchange, routing_key: str) -> Queue:
+    @property
+    def rabbitmq(self) -> bool:
+        return not self.config.url.startswith("memory://")
+
+    def _queue(self, name: str, exchange: Exchange, routing_key: str, extra: dict | None = None) -> Queue:
         arguments = {}
-        if self.config.quorum_queues and not self.config.url.startswith("memory://"):
-            arguments = {"x-queue-type": "quorum", "x-delivery-limit": self.config.delivery_limit}
+        if self.rabbitmq:
+            arguments = dict(extra or {})
+            if self.config.quorum_queues:
+                arguments.update({"x-queue-type": "quorum", "x-delivery-limit": self.config.delivery_limit})
         return Queue(name, exchange, routing_key=routing_key, durable=True, queue_arguments=arguments)
 
+    def _delay_queue(self, seconds: int, exchange: Exchange) -> Queue:
+        arguments = {"x-message-ttl": seconds * 1000, "x-dead-letter-exchange": self.deliveries.name}
+        if self.config.quorum_queues:
+            # At-least-once dead-lettering keeps a job that expires while RabbitMQ fails over.
+            arguments.update({"x-queue-type": "quorum", "x-dead-letter-strategy": "at-least-once",
+                              "x-overflow": "reject-publish"})
+        return Queue(exchange.name, exchange, durable=True, queue_arguments=arguments)
+
+    def delay_exchange(self, seconds: float) -> Exchange:
+        """The exchange of the shortest delay bucket not shorter than ``seconds`` (the longest at most)."""
+        bucket = next((b for b in DELAY_BUCKETS_SECONDS if b >= seconds), DELAY_BUCKETS_SECONDS[-1])
+        return self.delay_exchanges[bucket]
+
+    def exchanges(self) -> list[Exchange]:
+        exchanges = [self.unroutable, self.deliveries, self.ingress, self.parking]
+        return exchanges + (list(self.delay_exchanges.values()) if self.rabbitmq else [])
+
     def all_queues(self) -> list[Queue]:
-        return [self.unroutable_queue, self.ingress_queue, *self.delivery_queues.values()]
+        queues = [self.unroutable_queue, self.ingress_queue, *self.delivery_queues.values(),
+                  *self.parked_queues.values()]
+        return queues + (self.delay_queues if self.rabbitmq else [])
 
 
 class Broker:
@@ -83,7 +123,7 @@ class Broker:
         try:
             with Connection(self.config.url) as connection:
                 channel = connection.default_channel
-                for exchange in (self.topology.unroutable, self.topology.deliveries, self.topology.ingress):
+                for exchange in self.topology.exchanges():
                     exchange(channel).declare()
                 for queue in self.topology.all_queues():
                     queue(channel).declare()
@@ -114,6 +154,15 @@ class Broker:
 
     def publish_delivery(self, destination: str, body: bytes, headers: dict[str, str]) -> None:
         self.publish(self.topology.deliveries, destination, body, headers)
+
+    def publish_delayed(self, destination: str, body: bytes, headers: dict[str, str], seconds: float) -> float:
+        """Publish a job that reaches ``destination``'s queue after a delay; return the delay applied.
+
+        Only on RabbitMQ: the job waits in the delay bucket at or above ``seconds``.
+        """
+        exchange = self.topology.delay_exchange(seconds)
+        self.publish(exchange, destination, body, headers)
+        return float(exchange.name.rsplit(".", 1)[1].rstrip("s"))
 
     def consume(self, queue: Queue, handler: Handler, stop: threading.Event, *, name: str) -> None:
         """Consume ``queue`` until ``stop`` is set, reconnecting after broker failures."""

@@ -55,12 +55,17 @@ class ApiConfig(_Section):
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
 
 
-class DeliveryConfig(_Section):
-    """How the workers retry: attempts, exponential backoff and the sweep that republishes due work."""
+class RetryPolicy(_Section):
+    """How often and how patiently a delivery is tried: attempts and exponential backoff with jitter."""
 
     max_attempts: int = Field(default=5, ge=1)
     backoff_initial_seconds: float = Field(default=1.0, ge=0)
     backoff_max_seconds: float = Field(default=300.0, ge=0)
+
+
+class DeliveryConfig(RetryPolicy):
+    """The default retry policy, the worker's lease and the sweep that republishes due work."""
+
     lease_seconds: float = Field(default=60.0, gt=0, description="how long a worker holds a delivery")
     sweep_interval_seconds: float = Field(default=2.0, gt=0)
 
@@ -98,6 +103,7 @@ class PartnerConfig(_Section):
     amqp_user: str | None = None
     may_send: list[MessageType] = Field(default_factory=list)
     options: dict[str, Any] = Field(default_factory=dict)
+    retry: RetryPolicy | None = Field(default=None, description="this partner's retry policy (default: delivery's)")
     sign_outbound: bool = Field(default=False, description="sign what is sent to this partner with our key")
     verify_inbound: bool = Field(default=False, description="accept only messages this partner signed")
     trust: TrustConfig | None = None

@@ -21,7 +21,7 @@ from lxml import etree
 
 from adapters.base import Adapter, DeliveryJob, Outbound
 from hub import safexml, validation
-from hub.config import DeliveryConfig, HubConfig
+from hub.config import DeliveryConfig, HubConfig, RetryPolicy
 from hub.envelope import PERMIT_PAYLOAD_TYPES, Envelope, MessageType, new_id, utcnow
 from hub.errors import (
     AuthenticationError,
@@ -261,15 +261,29 @@ def job_headers(envelope: Envelope, delivery_id: str, destination: str, idempote
     return headers
 
 
+Reschedule = Callable[[str, bytes, dict[str, str], float], bool]
+
+
 class Deliverer:
-    """Runs delivery jobs for every destination: claim, map, send, record."""
+    """Runs delivery jobs for every destination: claim, map, send, record.
+
+    A transient failure is retried after an exponential backoff with jitter: ``reschedule``
+    publishes the job again after the delay (a RabbitMQ delay queue, or the embedded scheduler)
+    and returns False when it cannot, in which case the sweep publishes it once it is due.
+    """
 
     def __init__(self, journal: Journal, adapters: dict[str, Adapter], config: DeliveryConfig,
-                 signatures: SignaturePolicy) -> None:
+                 signatures: SignaturePolicy, policies: dict[str, RetryPolicy] | None = None,
+                 reschedule: Reschedule | None = None) -> None:
         self.journal = journal
         self.adapters = adapters
         self.config = config
         self.signatures = signatures
+        self.policies = policies or {}
+        self.reschedule = reschedule or (lambda destination, body, headers, seconds: False)
+
+    def policy(self, destination: str) -> RetryPolicy:
+        return self.policies.get(destination) or self.config
 
     def on_message(self, body: bytes, message: Any) -> None:
         """kombu callback: run the job, then acknowledge; the journal decides what happens next."""
@@ -287,6 +301,12 @@ class Deliverer:
         record = self.journal.claim_delivery(delivery_id, worker=worker, lease_seconds=self.config.lease_seconds)
         if record is None:
             return None
+        limit = self.policy(record.destination).max_attempts
+        if record.attempts > limit:
+            reason = (f"attempt {record.attempts} exceeds the limit of {limit}; earlier attempts ended without an "
+                      "outcome (a worker stopped while holding it, or a poison message)")
+            self.journal.settle_delivery(delivery_id, DeliveryState.PARKED, worker=worker, error=reason)
+            return DeliveryState.PARKED
         adapter = self.adapters[record.destination]
         envelope = Envelope.from_headers(headers)
         job = DeliveryJob(delivery_id=delivery_id, destination=record.destination, envelope=envelope,
@@ -328,10 +348,10 @@ class Deliverer:
                         error: Exception) -> str:
         reason = f"{type(error).__name__}: {error}"
         transient, retry_after = self._classify(adapter, error)
-        if transient and record.attempts < self.config.max_attempts:
-            retry_at = utcnow() + timedelta(seconds=retry_after or self.backoff(record.attempts))
-            self.journal.settle_delivery(job.delivery_id, DeliveryState.FAILED, worker=worker, error=reason,
-                                         retry_at=retry_at)
+        policy = self.policy(job.destination)
+        if transient and record.attempts < policy.max_attempts:
+            delay = retry_after if retry_after is not None else self.backoff(record.attempts, policy)
+            self._retry_later(job, worker, reason, delay)
             state = DeliveryState.FAILED
             metrics.ADAPTER_UP.labels(job.destination).set(0)
         else:
@@ -359,9 +379,20 @@ class Deliverer:
             return True, None
         return False, None
 
-    def backoff(self, attempts: int) -> float:
-        """Exponential backoff with full jitter, capped at the configured maximum."""
-        ceiling = min(self.config.backoff_max_seconds, self.config.backoff_initial_seconds * 2 ** (attempts - 1))
+    def _retry_later(self, job: DeliveryJob, worker: str, reason: str, delay: float) -> None:
+        """Record the failure, then queue the next attempt; the sweep is the fallback if queueing fails."""
+        retry_at = utcnow() + timedelta(seconds=delay)
+        self.journal.settle_delivery(job.delivery_id, DeliveryState.FAILED, worker=worker, error=reason,
+                                     retry_at=retry_at)
+        headers = job_headers(job.envelope, job.delivery_id, job.destination, job.idempotency_key)
+        if self.reschedule(job.destination, job.payload, headers, delay):
+            # The queued job comes back on time; the sweep only steps in if it is lost.
+            self.journal.postpone([job.delivery_id], delay + self.config.lease_seconds)
+
+    @staticmethod
+    def backoff(attempts: int, policy: RetryPolicy) -> float:
+        """Exponential backoff with jitter: a random delay in the upper half of the capped step."""
+        ceiling = min(policy.backoff_max_seconds, policy.backoff_initial_seconds * 2 ** (attempts - 1))
         return random.uniform(ceiling / 2, ceiling)
 
 

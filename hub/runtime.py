@@ -23,8 +23,9 @@ from hub.broker import Broker
 from hub.config import SIMULATOR_URL, HubConfig, hash_api_key
 from hub.errors import AuthenticationError, BrokerError, ConfigError, HubError
 from hub.journal import DeliveryRecord, DeliveryState, Journal
-from hub.pipeline import Deliverer, Ingress, job_headers
+from hub.pipeline import DELIVERY_HEADER, Deliverer, Ingress, job_headers
 from hub.routing import Router
+from hub.scheduler import Scheduler
 from hub.signatures import SignaturePolicy
 from monitoring import metrics
 
@@ -42,9 +43,12 @@ class Hub:
         self.broker = Broker(config.broker, destinations=list(self.adapters))
         self.router = Router(config.routes)
         self.signatures = SignaturePolicy(config)
+        self.scheduler: Scheduler | None = None
         self.ingress = Ingress(config, self.journal, self.router, self.adapters, self.broker.publish_delivery,
                                self.signatures)
-        self.deliverer = Deliverer(self.journal, self.adapters, config.delivery, self.signatures)
+        policies = {name: partner.retry for name, partner in config.partners.items() if partner.retry}
+        self.deliverer = Deliverer(self.journal, self.adapters, config.delivery, self.signatures, policies,
+                                   self._reschedule)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -90,6 +94,12 @@ class Hub:
                 queue = self.broker.topology.delivery_queues[destination]
                 self._spawn(f"deliver-{destination}", self.broker.consume, queue, self.deliverer.on_message,
                             self._stop, name=f"deliver-{destination}")
+            for destination in destinations or list(self.adapters):
+                queue = self.broker.topology.parked_queues[destination]
+                self._spawn(f"parked-{destination}", self.broker.consume, queue, self._on_poison_job, self._stop,
+                            name=f"parked-{destination}")
+            self._spawn("unroutable", self.broker.consume, self.broker.topology.unroutable_queue,
+                        self._on_unroutable, self._stop, name="unroutable")
         if amqp_ingress:
             self._spawn("amqp-ingress", self.broker.consume, self.broker.topology.ingress_queue,
                         self._on_ingress_message, self._stop, name="amqp-ingress")
@@ -104,6 +114,8 @@ class Hub:
 
     def stop(self) -> None:
         self._stop.set()
+        if self.scheduler is not None:
+            self.scheduler.stop()
         for thread in self._threads:
             thread.join(timeout=5)
         self._threads.clear()
@@ -119,6 +131,48 @@ class Hub:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    # -- retries and broker dead letters -----------------------------------------------------------
+
+    def _reschedule(self, destination: str, body: bytes, headers: dict[str, str], seconds: float) -> bool:
+        """Publish a job again after ``seconds``: a RabbitMQ delay queue, or the embedded scheduler."""
+        try:
+            if self.broker.topology.rabbitmq:
+                self.broker.publish_delayed(destination, body, headers, seconds)
+            else:
+                if self.scheduler is None:
+                    self.scheduler = Scheduler()
+                self.scheduler.call_later(seconds, lambda: self.broker.publish_delivery(destination, body, headers))
+            return True
+        except BrokerError as error:
+            log.warning("could not queue the retry of delivery_id=%s: %s; the sweep will",
+                        headers.get(DELIVERY_HEADER), error)
+            return False
+
+    def _on_poison_job(self, body: bytes, message: Any) -> None:
+        """A job RabbitMQ redelivered past the delivery limit: park it in the journal, with the reason."""
+        delivery_id = (message.headers or {}).get(DELIVERY_HEADER)
+        record = self.journal.get_delivery(delivery_id) if delivery_id else None
+        if record is not None and record.state not in DeliveryState.SETTLED:
+            reason = (f"poison message: RabbitMQ redelivered the job more than {self.config.broker.delivery_limit} "
+                      "times without an acknowledgement")
+            self.journal.settle_delivery(delivery_id, DeliveryState.PARKED, worker="broker", error=reason)
+            metrics.DELIVERIES.labels(record.adapter, DeliveryState.PARKED).inc()
+            log.error("delivery_id=%s parked: %s", delivery_id, reason)
+        message.ack()
+
+    def _on_unroutable(self, body: bytes, message: Any) -> None:
+        """A publish no queue was bound for: counted, logged and noted in the journal; the sweep retries."""
+        headers = message.headers or {}
+        metrics.UNROUTABLE.inc()
+        log.error("unroutable message delivery_id=%s destination=%s routing_key=%s",
+                  headers.get(DELIVERY_HEADER), headers.get("x-cites-destination"),
+                  message.delivery_info.get("routing_key"))
+        message_id = headers.get("x-cites-message-id")
+        if message_id:
+            self.journal.add_event(message_id, "unroutable", actor="broker", delivery_id=headers.get(DELIVERY_HEADER),
+                                   detail={"routing_key": message.delivery_info.get("routing_key")})
+        message.ack()
 
     # -- sweep ----------------------------------------------------------------------------------
 

@@ -43,4 +43,7 @@ PUBLISH_FAILURES = Counter("cites_hub_publish_failures_total", "Publishes the br
 REPUBLISHED_BY_SWEEP = Counter(
     "cites_hub_sweep_republished_total", "Due deliveries republished by the start-up or periodic sweep."
 )
+UNROUTABLE = Counter(
+    "cites_hub_unroutable_total", "Publishes no queue was bound for, caught by the alternate exchange."
+)
 ADAPTER_UP = Gauge("cites_hub_adapter_up", "1 when the adapter's last attempt reached its system.", ["partner"])

@@ -1,5 +1,6 @@
 """The broker topology and publishing on a real RabbitMQ (and the in-process transport)."""
 
+import subprocess
 import threading
 import uuid
 
@@ -43,16 +44,33 @@ def test_published_job_reaches_its_destination_queue_with_headers(broker_url):
 
 
 @pytest.mark.integration
-def test_delivery_queues_are_durable_quorum_queues(rabbitmq_url):
+def test_every_queue_is_a_durable_quorum_queue(rabbitmq_url):
     broker = make_broker(rabbitmq_url)
-    name = broker.topology.delivery_queues["customs"].name
+    vhost = rabbitmq_url.rsplit("/", 1)[1]
+
+    listing = subprocess.run(["rabbitmqctl", "list_queues", "-p", vhost, "--quiet", "--no-table-headers",
+                              "name", "type", "durable"], capture_output=True, text=True, check=True).stdout
+    broker.close()
+
+    ours = [line.split() for line in listing.splitlines() if line.startswith(broker.config.namespace)]
+    assert len(ours) == len(broker.topology.all_queues())
+    assert {(kind, durable) for _, kind, durable in ours} == {("quorum", "true")}
+
+
+@pytest.mark.integration
+def test_delayed_job_comes_back_to_its_destination_queue(rabbitmq_url):
+    broker = make_broker(rabbitmq_url)
+
+    applied = broker.publish_delayed("customs", b"<later/>", {"x-cites-delivery-id": "d3"}, 0.5)
 
     with Connection(rabbitmq_url) as connection:
-        channel = connection.default_channel
-        # Declaring with other arguments must fail if the queue is a quorum queue already.
-        with pytest.raises(Exception, match="x-queue-type"):
-            channel.queue_declare(name, durable=True, auto_delete=False, arguments={"x-queue-type": "classic"})
+        queue = broker.topology.delivery_queues["customs"](connection.default_channel)
+        assert queue.queue_declare(passive=True).message_count == 0
+        assert wait_for(lambda: queue.queue_declare(passive=True).message_count == 1, timeout=10)
+        message = queue.get(no_ack=True)
     broker.close()
+    assert applied == 1.0
+    assert message.headers["x-cites-delivery-id"] == "d3"
 
 
 @pytest.mark.integration
