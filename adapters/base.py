@@ -50,11 +50,15 @@ class Receipt:
     """The destination's answer to a delivery it accepted."""
 
     warnings: tuple[str, ...] = ()
+    """Reservations of a destination that accepted the delivery; any makes it delivered with warnings."""
     reference: str | None = None
+    """The destination's own identifier of what it received, kept in the journal."""
     detail: str | None = None
+    """A short note for operators, e.g. the HTTP status."""
 
     @property
     def state(self) -> str:
+        """The delivery state the hub records: ``delivered`` or ``delivered_with_warnings``."""
         return "delivered_with_warnings" if self.warnings else "delivered"
 
 
@@ -64,11 +68,16 @@ class DeliveryJob:
 
     delivery_id: str
     destination: str
+    """The partner name in the configuration."""
     envelope: Envelope
     payload: bytes
+    """The message's payload bytes as the hub received them."""
     idempotency_key: str
+    """The same on every attempt and replay of this delivery: send it so that the destination applies a repeat once."""
     attempt: int = 1
     permit: Permit | None = None
+    """The payload mapped to the canonical model for permit messages (issued, amended, cancelled,
+    replaced); None for other message types or when the payload no longer maps."""
 
 
 @dataclass
@@ -84,13 +93,19 @@ class Adapter:
     """Base class of every adapter. Subclasses set the class attributes and override the steps."""
 
     name: ClassVar[str] = ""
+    """The name partners give in the configuration's ``adapter`` key; also the entry point name."""
     description: ClassVar[str] = ""
     directions: ClassVar[frozenset[Direction]] = frozenset()
     message_types: ClassVar[frozenset[MessageType]] = frozenset()
+    """The message types the adapter accepts for outbound delivery."""
     formats: ClassVar[tuple[str, ...]] = ()
+    """Names of the formats it sends, e.g. ``("customs-permit-feed:1",)``."""
     signs: ClassVar[bool] = False
+    """True when the output of :meth:`map_out` is XML that can carry an enveloped XML signature."""
     transient_errors: ClassVar[tuple[type[BaseException], ...]] = ()
+    """Exception types, besides ``TransientDeliveryError``, that the hub treats as transient and retries."""
     options_model: ClassVar[type[AdapterOptions]] = AdapterOptions
+    """The pydantic model of the partner's ``options``; unknown keys are rejected."""
     simulator: ClassVar[str | None] = None
     """``module:Class`` of a loopback server standing in for the system, used in tests and the demo."""
     simulator_path: ClassVar[str] = ""
@@ -103,6 +118,7 @@ class Adapter:
 
     @classmethod
     def parse_options(cls, partner: str, options: dict[str, Any]) -> Any:
+        """Validate ``options`` with :attr:`options_model`; ConfigError names the partner and each invalid option."""
         try:
             return cls.options_model.model_validate(options)
         except ValidationError as error:
@@ -124,6 +140,7 @@ class Adapter:
         }
 
     def accepts(self, message_type: MessageType) -> bool:
+        """Tell whether the hub may deliver messages of ``message_type`` through this adapter."""
         return Direction.OUTBOUND in self.directions and message_type in self.message_types
 
     def map_out(self, job: DeliveryJob) -> Outbound:
