@@ -382,6 +382,16 @@ class AdapterConformance:
             assert outbound.body, f"sample {sample.name}: empty body"
             self.validate_output(outbound)
 
+    def test_signing_adapter_sends_xml(self, adapter: Adapter) -> None:
+        if not self.adapter_class.signs:
+            pytest.skip(f"adapter {self.adapter_class.name} declares signs = False")
+
+        for sample in self.samples:
+            body = adapter.map_out(self.job(sample)).body
+
+            # The hub signs the output with an enveloped XML signature, so it must be XML.
+            assert safexml.parse(body) is not None, f"sample {sample.name}: output is not XML"
+
     def test_map_out_is_deterministic(self, adapter: Adapter) -> None:
         job = self.job()
 
