@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import Any, Callable
 
 from lxml import etree
+from sqlalchemy.exc import DatabaseError
 
 from adapters.base import Adapter, DeliveryJob, Outbound
 from hub import safexml, validation
@@ -288,10 +289,18 @@ class Deliverer:
     def on_message(self, body: bytes, message: Any) -> None:
         """kombu callback: run the job, then acknowledge; the journal decides what happens next."""
         headers = message.headers or {}
+        delivery_id = headers.get(DELIVERY_HEADER)
         try:
-            self.deliver(headers[DELIVERY_HEADER], body, headers)
+            if delivery_id is None:
+                log.error("job without %s header dropped; the journal is unaffected", DELIVERY_HEADER)
+                return
+            self.deliver(delivery_id, body, headers)
+        except DatabaseError as error:
+            # The journal is unreachable; the job's lease lapses and the sweep publishes it again.
+            log.warning("journal unavailable during delivery_id=%s: %s; the sweep will retry", delivery_id,
+                        error.orig or error)
         except Exception:  # noqa: BLE001 - the lease lapses and the sweep runs the job again
-            log.exception("delivery job failed unexpectedly delivery_id=%s", headers.get(DELIVERY_HEADER))
+            log.exception("delivery job failed unexpectedly delivery_id=%s", delivery_id)
         finally:
             message.ack()
 

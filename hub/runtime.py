@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kombu import Exchange
+from sqlalchemy.exc import DatabaseError
 
 from adapters import registry
 from adapters.base import Adapter, AdapterContext, Direction
@@ -180,7 +181,7 @@ class Hub:
         while not self._stop.wait(self.config.delivery.sweep_interval_seconds):
             try:
                 self.sweep_once()
-            except HubError as error:
+            except (HubError, DatabaseError) as error:
                 log.warning("sweep failed: %s", error)
             except Exception:  # noqa: BLE001 - the sweep must outlive a database or broker outage
                 log.exception("sweep failed")

@@ -74,7 +74,8 @@ def postgres_url():
     from sqlalchemy import create_engine, text
     from sqlalchemy.exc import OperationalError
 
-    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    # pool_pre_ping: a fault test restarts PostgreSQL, and the drop below must still get through.
+    admin = create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
     database = f"cites_hub_test_{uuid.uuid4().hex[:10]}"
     try:
         with admin.connect() as connection:
