@@ -11,6 +11,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    Numeric,
     String,
     Table,
     Text,
@@ -53,6 +54,27 @@ permits = Table(
     Column("state", String(30), nullable=False),
     Column("last_message_id", String(36), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("permit_type", String(1)),
+    Column("valid_until", DateTime(timezone=True)),
+    Column("allowed", Text, doc="JSON: line id -> [quantity, unit] the permit allows"),
+    Column("permit_message_id", String(36), doc="the message that carried the permit's current version"),
+)
+
+permit_usage = Table(
+    "permit_usage",
+    metadata,
+    Column("usage_id", String(36), primary_key=True),
+    Column("permit_party", String(2), nullable=False),
+    Column("permit_number", String(70), nullable=False),
+    Column("message_id", String(36), nullable=False),
+    Column("direction", String(10), nullable=False),
+    Column("line_id", String(10), nullable=False),
+    Column("quantity", Numeric(24, 6), nullable=False),
+    Column("unit", String(10)),
+    Column("used_at", DateTime(timezone=True), nullable=False),
+    Column("port", String(70)),
+    Column("declaration", String(70)),
+    Index("ix_permit_usage_permit", "permit_party", "permit_number"),
 )
 
 deliveries = Table(
