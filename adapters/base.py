@@ -93,7 +93,7 @@ class Adapter:
     """Base class of every adapter. Subclasses set the class attributes and override the steps."""
 
     name: ClassVar[str] = ""
-    """The name partners give in the configuration's ``adapter`` key; also the entry point name."""
+    """The name partners give in the configuration's ``adapter`` key, and the name of its entry point."""
     description: ClassVar[str] = ""
     directions: ClassVar[frozenset[Direction]] = frozenset()
     message_types: ClassVar[frozenset[MessageType]] = frozenset()

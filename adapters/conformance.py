@@ -54,6 +54,7 @@ import httpx
 import pytest
 from lxml import etree
 
+from adapters import registry
 from adapters.base import Adapter, AdapterOptions, DeliveryJob, Direction, Outbound, Receipt
 from adapters.simulation import Simulator
 from hub import safexml, validation
@@ -200,6 +201,14 @@ def _load_class(target: str) -> type[Any]:
     return getattr(importlib.import_module(module_name), class_name)  # type: ignore[no-any-return]
 
 
+def _loads(target: str, adapter_class: type[Adapter]) -> bool:
+    try:
+        return _load_class(target) is adapter_class
+    except (ImportError, AttributeError):
+        # Another package's broken entry point is its own problem, not this adapter's.
+        return False
+
+
 def _port_refuses(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=1):
@@ -334,6 +343,14 @@ class AdapterConformance:
 
         assert json.loads(json.dumps(capabilities)) == capabilities
         assert capabilities["name"] == self.adapter_class.name
+
+    def test_registered_under_its_name(self) -> None:
+        class_path = f"{self.adapter_class.__module__}:{self.adapter_class.__qualname__}"
+        names = [entry.name for entry in registry.discover().values() if _loads(entry.target, self.adapter_class)]
+        if not names:
+            pytest.skip(f"{class_path} is not registered; install its package to check its entry point")
+
+        assert names == [self.adapter_class.name], f"{class_path} is registered as {names}"
 
     def test_declared_simulator_is_a_simulator(self) -> None:
         if not self.adapter_class.simulator:
