@@ -78,6 +78,8 @@ class DeliveryJob:
     permit: Permit | None = None
     """The payload mapped to the canonical model for permit messages (issued, amended, cancelled,
     replaced); None for other message types or when the payload no longer maps."""
+    risk_flags: tuple[Any, ...] = ()
+    """The hub's own risk flags of the permit, for adapters that declare ``wants_risk_flags``."""
 
 
 @dataclass
@@ -106,6 +108,8 @@ class Adapter:
     """Exception types, besides ``TransientDeliveryError``, that the hub treats as transient and retries."""
     options_model: ClassVar[type[AdapterOptions]] = AdapterOptions
     """The pydantic model of the partner's ``options``; unknown keys are rejected."""
+    wants_risk_flags: ClassVar[bool] = False
+    """Whether the hub should compute its risk flags (expiry, earlier use, restrictions) for each job."""
     simulator: ClassVar[str | None] = None
     """``module:Class`` of a loopback server standing in for the system, used in tests and the demo."""
     simulator_path: ClassVar[str] = ""

@@ -21,6 +21,9 @@ BUILT_IN = {
     "stub": "adapters.stub:StubAdapter",
     "permit_store": "adapters.permit_store:PermitStoreAdapter",
     "customs": "adapters.customs:CustomsAdapter",
+    "ncen": "adapters.ncen:NcenAdapter",
+    "twix": "adapters.twix:TwixAdapter",
+    "etis": "adapters.etis:EtisAdapter",
 }
 
 

@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from hub import __version__
 from hub.errors import AuthenticationError, InvalidMessage, NotFound
 from hub.runtime import Hub
+from hub.verification import permit_status
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,16 @@ def create_app(hub: Hub) -> FastAPI:
             return _error(409 if "only a parked" in str(error) else 400, str(error))
         return JSONResponse(_delivery_view(record))
 
+    @app.get("/api/v1/permits/{party}/{number}/status")
+    def get_permit_status(party: str, number: str, request: Request) -> Response:
+        """Is the permit valid now, for what, and what remains of it (for Customs and officers)."""
+        if _caller(hub, request) is None:
+            return _error(401, "missing or invalid API key; send a partner's or an operator's key in X-API-Key")
+        status = permit_status(hub.journal, party, number)
+        if status is None:
+            return _error(404, f"permit {party}/{number} is not in the journal")
+        return JSONResponse(status)
+
     @app.get("/metrics")
     def get_metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
@@ -131,6 +142,17 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _caller(hub: Hub, request: Request) -> str | None:
+    """The partner or operator owning the request's API key, or None."""
+    key = request.headers.get(API_KEY_HEADER)
+    for authenticate in (hub.authenticate, hub.authenticate_operator):
+        try:
+            return authenticate(key)
+        except AuthenticationError:
+            continue
+    return None
 
 
 async def _reason(request: Request) -> str:

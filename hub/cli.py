@@ -75,12 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _register_optional(commands: argparse._SubParsersAction) -> None:
-    """Add the commands of packages that register their own (signing)."""
-    try:
-        from signing import cli as signing_cli
-    except ImportError:
-        return
+    """Add the commands that other packages of the hub register themselves (signing, scaffolding)."""
+    from adapters import scaffold
+    from signing import cli as signing_cli
+
     signing_cli.register(commands)
+    scaffold.register(commands)
 
 
 def _register_parked(commands: argparse._SubParsersAction) -> None:

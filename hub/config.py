@@ -137,6 +137,15 @@ class RouteMatch(_Section):
     taxon: list[str] = Field(default_factory=list, description="scientific name or genus prefix")
     term: list[str] = Field(default_factory=list)
     appendix: list[str] = Field(default_factory=list)
+    elephant: bool | None = Field(default=None, description="seizures: of elephant specimens (ETIS) or not")
+    twix_region: list[str] = Field(default_factory=list, description="seizures: TWIX region of the discovery")
+
+
+class SpeciesConfig(_Section):
+    """The species list that validation checks names and appendices against."""
+
+    snapshot: Path = Field(description="a Species+ 'Index of CITES Species' CSV export (.csv or .csv.gz)")
+    unknown_policy: str = Field(default="warning", pattern="^(warning|error)$")
 
 
 class RouteConfig(_Section):
@@ -158,6 +167,10 @@ class HubConfig(_Section):
     partners: dict[str, PartnerConfig] = Field(default_factory=dict)
     operators: dict[str, OperatorConfig] = Field(default_factory=dict)
     routes: list[RouteConfig] = Field(default_factory=list)
+    twix_regions: dict[str, list[str]] = Field(default_factory=dict, description="TWIX region -> ISO countries")
+    species: SpeciesConfig | None = None
+    trade_restrictions: Path | None = Field(
+        default=None, description="CSV of trade suspensions and export quotas (taxon, country, kind, note)")
 
     @property
     def journal_url(self) -> str:
@@ -213,23 +226,32 @@ def from_dict(raw: dict[str, Any], source: str = "configuration") -> HubConfig:
 
 
 def default_config(data_dir: Path = Path("cites-hub-data")) -> HubConfig:
-    """The embedded default: a permit store that sends, a Customs simulator that receives."""
+    """The embedded default: simulators stand in for the permit store, Customs and the enforcement databases.
+
+    Permits go to Customs; Customs' usage reports go to the permit store; seizures go to nCEN,
+    TWIX and the permit store, and to ETIS only when they are of elephant specimens.
+    """
+    simulated = {"url": SIMULATOR_URL}
     return HubConfig(
         data_dir=data_dir,
         partners={
-            "permit-store": PartnerConfig(
-                adapter="permit_store",
-                may_send=[*PERMIT_MESSAGE_TYPES],
-                options={"url": SIMULATOR_URL},
-            ),
-            "customs": PartnerConfig(adapter="customs", options={"url": SIMULATOR_URL}),
+            "permit-store": PartnerConfig(adapter="permit_store", may_send=[*PERMIT_MESSAGE_TYPES], options=simulated),
+            "customs": PartnerConfig(adapter="customs", options=simulated,
+                                     may_send=[MessageType.PERMIT_ENDORSED, MessageType.SEIZURE_REPORTED]),
+            "ncen": PartnerConfig(adapter="ncen", options=simulated),
+            "twix": PartnerConfig(adapter="twix", options=simulated),
+            "etis": PartnerConfig(adapter="etis", options=simulated),
         },
         operators={"operator": OperatorConfig()},
         routes=[
-            RouteConfig(
-                name="permits-to-customs",
-                match=RouteMatch(message_type=[*PERMIT_MESSAGE_TYPES]),
-                to=["customs"],
-            )
+            RouteConfig(name="permits-to-customs", match=RouteMatch(message_type=[*PERMIT_MESSAGE_TYPES]),
+                        to=["customs"]),
+            RouteConfig(name="usage-to-permit-store",
+                        match=RouteMatch(message_type=[MessageType.PERMIT_ENDORSED], sender=["customs"]),
+                        to=["permit-store"]),
+            RouteConfig(name="seizures", match=RouteMatch(message_type=[MessageType.SEIZURE_REPORTED]),
+                        to=["ncen", "twix", "permit-store"]),
+            RouteConfig(name="ivory-seizures-to-etis",
+                        match=RouteMatch(message_type=[MessageType.SEIZURE_REPORTED], elephant=True), to=["etis"]),
         ],
     )

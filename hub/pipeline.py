@@ -37,7 +37,11 @@ from hub.errors import (
     SignatureError,
 )
 from hub.journal import DeliveryRecord, DeliveryState, Journal, MessageStatus, PlannedDelivery
-from hub.permit import Permit
+from hub.permit import Endorsement, Permit, Quantity, TradeParty
+from hub.seizure import Seizure
+from hub.species import SpeciesChecker
+from hub.usage import UsageReport
+from hub.risk import RiskAssessor
 from hub.routing import Router
 from hub.signatures import SignaturePolicy
 from mappings import cbfship, citesepermit
@@ -95,6 +99,7 @@ class Ingress:
         self.adapters = adapters
         self.publish = publish
         self.signatures = signatures
+        self.species: SpeciesChecker | None = None
 
     def receive(self, payload: bytes, *, message_type: str, sender: str, channel: str,
                 message_id: str | None = None, correlation_id: str | None = None) -> IngressResult:
@@ -107,8 +112,8 @@ class Ingress:
                 metrics.MESSAGES_RECEIVED.labels(earlier.status, channel, "duplicate").inc()
                 return earlier
 
-        envelope, permit, findings, signer = self._validate(payload, message_type, sender, message_id,
-                                                            correlation_id)
+        checked = self._validate(payload, message_type, sender, message_id, correlation_id)
+        envelope, permit, findings = checked.envelope, checked.permit, checked.findings
         status = _status_of(findings)
         if status != MessageStatus.REJECTED:
             same = self.journal.find_same_content(sender, envelope.message_type.value, envelope.payload_sha256)
@@ -116,14 +121,17 @@ class Ingress:
                 metrics.MESSAGES_RECEIVED.labels(envelope.message_type.value, channel, "duplicate").inc()
                 return self._earlier_result(same, sender)
 
-        planned = self._plan(envelope, permit, findings)
+        planned = self._plan(envelope, checked, findings)
         outcome = self.journal.record_message(envelope, payload, status=_status_of(findings), findings=findings,
-                                              planned=planned, signer=signer,
+                                              planned=planned, signer=checked.signer, permit=permit,
+                                              usage=checked.usage,
                                               republish_after=self.config.delivery.lease_seconds)
         if not outcome.written:
             return self._earlier_result(envelope.message_id, sender) or self._result(envelope, status, findings, [])
 
         self._publish_planned(envelope, payload, outcome.planned)
+        if checked.usage is not None and outcome.status != MessageStatus.REJECTED:
+            self._record_final_certificate(envelope, checked.usage)
         metrics.MESSAGES_RECEIVED.labels(envelope.message_type.value, channel, outcome.status).inc()
         metrics.INGRESS_SECONDS.labels(channel).observe(time.perf_counter() - started)
         log.info("received message_id=%s permit=%s type=%s sender=%s status=%s deliveries=%d",
@@ -132,23 +140,48 @@ class Ingress:
         return self._result(envelope, outcome.status, outcome.findings, outcome.planned)
 
     def _validate(self, payload: bytes, message_type: str, sender: str, message_id: str | None,
-                  correlation_id: str | None) -> tuple[Envelope, Permit | None, list[Finding], str | None]:
+                  correlation_id: str | None) -> "Checked":
         """Check the signature (when the sender's profile asks), then validate what it covers."""
         kind = MessageType.parse(message_type)
         self._authorize(sender, kind)
         started = time.perf_counter()
         check = self.signatures.check_inbound(sender, payload)
         if check.finding is not None:
-            permit, findings, schema = None, [check.finding], None
+            result = validation.ValidationResult(None, [check.finding], "")
         else:
-            result = validation.validate(check.content, kind)
-            permit, findings, schema = result.permit, list(result.findings), result.schema
+            result = validation.validate(check.content, kind, self.species)
         metrics.VALIDATION_SECONDS.observe(time.perf_counter() - started)
         envelope = Envelope.for_payload(
             payload, message_type=kind, sender=sender, message_id=message_id, correlation_id=correlation_id,
-            permit=permit.key if permit else identify_permit(payload), schema=schema, signature_state=check.state,
+            permit=_permit_key(result, payload), schema=result.schema or None, signature_state=check.state,
         )
-        return envelope, permit, findings, check.signer
+        return Checked(envelope, result.permit, list(result.findings), check.signer, result.seizure, result.usage)
+
+    def _record_final_certificate(self, usage_envelope: Envelope, usage: UsageReport) -> None:
+        """Journal the permit with this box 14 endorsement as the final certificate EPIX serves."""
+        try:
+            final = self.final_certificate(usage)
+        except (InvalidMessage, LookupError) as error:
+            log.warning("no final certificate for permit %s: %s", usage.permit_key, error)
+            return
+        envelope = Envelope.for_payload(final, message_type=MessageType.PERMIT_ENDORSED, sender=HUB_SENDER,
+                                        correlation_id=usage_envelope.correlation_id, permit=usage.permit_key,
+                                        schema=citesepermit.NAMESPACE)
+        self.journal.record_message(envelope, final, status=MessageStatus.ACCEPTED, findings=[], actor=HUB_SENDER)
+
+    def final_certificate(self, usage: UsageReport) -> bytes:
+        """The permit as issued, with box 14 filled from every use Customs reported so far."""
+        message_id = self.journal.permit_message_id(usage.issuing_party, usage.permit_number)
+        payload = self.journal.payload_of(message_id) if message_id else None
+        if payload is None:
+            raise LookupError(f"the journal holds no CITESEPermit of permit {usage.permit_key}")
+        permit = read_permit(payload)
+        used = self.journal.usage_by_line(usage.issuing_party, usage.permit_number)
+        items = [item.model_copy(update={"exported_quantity": Quantity(value=used[item.line_id], unit=item.quantity.unit)})
+                 if item.line_id in used else item for item in permit.items]
+        endorsement = Endorsement(endorsed_at=usage.used_at, port=usage.port,
+                                  office=TradeParty(name=usage.office) if usage.office else None)
+        return citesepermit.to_xml(permit.model_copy(update={"items": items, "endorsement": endorsement}))
 
     def _authorize(self, sender: str, kind: MessageType) -> None:
         partner = self.config.partners.get(sender)
@@ -158,11 +191,11 @@ class Ingress:
             allowed = ", ".join(t.value for t in partner.may_send) or "nothing"
             raise AuthenticationError(f"partner '{sender}' may not send {kind.value}; it may send: {allowed}")
 
-    def _plan(self, envelope: Envelope, permit: Permit | None, findings: list[Finding]) -> list[PlannedDelivery]:
+    def _plan(self, envelope: Envelope, checked: "Checked", findings: list[Finding]) -> list[PlannedDelivery]:
         if any(f.severity is Severity.ERROR for f in findings):
             return []
         started = time.perf_counter()
-        recipients = self.router.route(envelope, permit)
+        recipients = self.router.route(envelope, checked.permit, checked.seizure)
         metrics.ROUTING_SECONDS.observe(time.perf_counter() - started)
         if not recipients:
             findings.append(Finding(Severity.WARNING, "/", "no route matched this message; it is journaled only",
@@ -237,6 +270,29 @@ def identify_permit(payload: bytes) -> str | None:
     return f"{party if len(party) == 2 else '??'}/{number}"
 
 
+@dataclass
+class Checked:
+    """A received message after its signature and payload were checked."""
+
+    envelope: Envelope
+    permit: Permit | None
+    findings: list[Finding]
+    signer: str | None
+    seizure: Seizure | None = None
+    usage: UsageReport | None = None
+
+
+HUB_SENDER = "hub"
+
+
+def _permit_key(result: validation.ValidationResult, payload: bytes) -> str | None:
+    if result.permit is not None:
+        return result.permit.key
+    if result.usage is not None:
+        return result.usage.permit_key
+    return identify_permit(payload)
+
+
 def _check_message_id(message_id: str) -> None:
     try:
         uuid.UUID(message_id)
@@ -282,6 +338,7 @@ class Deliverer:
         self.signatures = signatures
         self.policies = policies or {}
         self.reschedule = reschedule or (lambda destination, body, headers, seconds: False)
+        self.risk: RiskAssessor | None = None
 
     def policy(self, destination: str) -> RetryPolicy:
         return self.policies.get(destination) or self.config
@@ -318,9 +375,11 @@ class Deliverer:
             return DeliveryState.PARKED
         adapter = self.adapters[record.destination]
         envelope = Envelope.from_headers(headers)
+        permit = _permit_for(envelope, payload)
+        flags = tuple(self.risk.flags(permit)) if adapter.wants_risk_flags and permit and self.risk else ()
         job = DeliveryJob(delivery_id=delivery_id, destination=record.destination, envelope=envelope,
                           payload=payload, idempotency_key=record.idempotency_key, attempt=record.attempts,
-                          permit=_permit_for(envelope, payload))
+                          permit=permit, risk_flags=flags)
         return self._attempt(adapter, job, record, worker)
 
     def _attempt(self, adapter: Adapter, job: DeliveryJob, record: DeliveryRecord, worker: str) -> str:

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from hub.config import RouteConfig, RouteMatch
 from hub.envelope import Envelope
 from hub.permit import Permit
+from hub.seizure import Seizure
+from hub.seizure_rules import is_elephant_ivory, twix_region
 
 
 @dataclass(frozen=True)
@@ -26,12 +28,15 @@ def _taxon_matches(wanted: list[str], names: list[str]) -> bool:
     return any(name == taxon or name.split(" ", 1)[0] == taxon for name in names for taxon in wanted)
 
 
-def matches(rule: RouteMatch, envelope: Envelope, permit: Permit | None) -> bool:
+def matches(rule: RouteMatch, envelope: Envelope, permit: Permit | None, seizure: Seizure | None = None,
+            twix_regions: dict[str, list[str]] | None = None) -> bool:
     """Return True when every condition of ``rule`` holds for the message."""
     if rule.message_type and envelope.message_type not in rule.message_type:
         return False
     if not _any(rule.sender, [envelope.sender]):
         return False
+    if rule.elephant is not None or rule.twix_region:
+        return _seizure_matches(rule, seizure, twix_regions or {})
     needs_permit = rule.permit_type or rule.issuing_party or rule.exporter_country or rule.importer_country \
         or rule.taxon or rule.term or rule.appendix
     if not needs_permit:
@@ -49,6 +54,14 @@ def matches(rule: RouteMatch, envelope: Envelope, permit: Permit | None) -> bool
     )
 
 
+def _seizure_matches(rule: RouteMatch, seizure: Seizure | None, twix_regions: dict[str, list[str]]) -> bool:
+    if seizure is None:
+        return False
+    if rule.elephant is not None and is_elephant_ivory(seizure) != rule.elephant:
+        return False
+    return not rule.twix_region or twix_region(seizure, twix_regions) in rule.twix_region
+
+
 def _country(party) -> str | None:
     return party.address.country if party is not None and party.address is not None else None
 
@@ -56,13 +69,14 @@ def _country(party) -> str | None:
 class Router:
     """Apply every route in order; a destination named by several routes is listed once."""
 
-    def __init__(self, routes: list[RouteConfig]) -> None:
+    def __init__(self, routes: list[RouteConfig], twix_regions: dict[str, list[str]] | None = None) -> None:
         self.routes = list(routes)
+        self.twix_regions = twix_regions or {}
 
-    def route(self, envelope: Envelope, permit: Permit | None) -> list[Recipient]:
+    def route(self, envelope: Envelope, permit: Permit | None, seizure: Seizure | None = None) -> list[Recipient]:
         recipients: dict[str, Recipient] = {}
         for rule in self.routes:
-            if matches(rule.match, envelope, permit):
+            if matches(rule.match, envelope, permit, seizure, self.twix_regions):
                 for destination in rule.to:
                     if destination != envelope.sender:
                         recipients.setdefault(destination, Recipient(destination, rule.name))

@@ -25,8 +25,11 @@ from hub.config import SIMULATOR_URL, HubConfig, hash_api_key
 from hub.errors import AuthenticationError, BrokerError, ConfigError, HubError
 from hub.journal import DeliveryRecord, DeliveryState, Journal
 from hub.pipeline import DELIVERY_HEADER, Deliverer, Ingress, job_headers
+from hub.risk import RiskAssessor, load_restrictions
 from hub.routing import Router
 from hub.scheduler import Scheduler
+from hub.species import SpeciesChecker
+from adapters.speciesplus.snapshot import SpeciesSnapshot
 from hub.signatures import SignaturePolicy
 from monitoring import metrics
 
@@ -42,14 +45,17 @@ class Hub:
         self.simulators: dict[str, Any] = {}
         self.adapters = self._build_adapters()
         self.broker = Broker(config.broker, destinations=list(self.adapters))
-        self.router = Router(config.routes)
+        self.router = Router(config.routes, config.twix_regions)
         self.signatures = SignaturePolicy(config)
         self.scheduler: Scheduler | None = None
         self.ingress = Ingress(config, self.journal, self.router, self.adapters, self.broker.publish_delivery,
                                self.signatures)
+        self.ingress.species = _species_checker(config)
         policies = {name: partner.retry for name, partner in config.partners.items() if partner.retry}
         self.deliverer = Deliverer(self.journal, self.adapters, config.delivery, self.signatures, policies,
                                    self._reschedule)
+        restrictions = load_restrictions(config.trade_restrictions) if config.trade_restrictions else []
+        self.deliverer.risk = RiskAssessor(self.journal, restrictions)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -303,6 +309,14 @@ class Hub:
         record = self.journal.discard_delivery(delivery_id, actor=actor, reason=reason)
         log.info("delivery_id=%s discarded by %s: %s", delivery_id, actor, reason)
         return record
+
+
+def _species_checker(config: HubConfig) -> SpeciesChecker | None:
+    if config.species is None:
+        return None
+    snapshot = SpeciesSnapshot.load(config.species.snapshot)
+    log.info("species list %s loaded: %d taxa", config.species.snapshot, len(snapshot))
+    return SpeciesChecker(snapshot, unknown_policy=config.species.unknown_policy)
 
 
 def api_key_path(data_dir: Path, partner: str) -> Path:

@@ -27,7 +27,10 @@ from hub import codelists, safexml
 from hub.envelope import PERMIT_PAYLOAD_TYPES, MessageType
 from hub.errors import Finding, InvalidMessage, Severity
 from hub.permit import Permit, PermitItem, Quantity, TradeParty
-from mappings import cbfship, citesepermit
+from hub.seizure import Seizure
+from hub.species import SpeciesChecker
+from hub.usage import UsageReport
+from mappings import cbfship, citesepermit, seizure_report, usage_report
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +52,8 @@ class ValidationResult:
     permit: Permit | None
     findings: list[Finding] = field(default_factory=list)
     schema: str = ""
+    seizure: Seizure | None = None
+    usage: UsageReport | None = None
 
     @property
     def ok(self) -> bool:
@@ -78,7 +83,7 @@ FORMATS = {
 }
 
 
-def validate(data: bytes, message_type: MessageType) -> ValidationResult:
+def validate(data: bytes, message_type: MessageType, species: SpeciesChecker | None = None) -> ValidationResult:
     """Validate a message payload and map it to a Permit.
 
     The steps are the hardened parse, the root namespace, the XSD and the mapping, and a step
@@ -91,6 +96,12 @@ def validate(data: bytes, message_type: MessageType) -> ValidationResult:
     except InvalidMessage as error:
         return _result(None, list(error.findings), "")
 
+    if message_type is MessageType.SEIZURE_REPORTED:
+        seizure, findings = seizure_report.check(root)
+        return ValidationResult(None, findings, seizure_report.NAMESPACE, seizure=seizure)
+    if message_type is MessageType.PERMIT_ENDORSED and safexml.namespace(root) == usage_report.NAMESPACE:
+        usage, findings = usage_report.check(root)
+        return ValidationResult(None, findings, usage_report.NAMESPACE, usage=usage)
     if message_type not in PERMIT_MESSAGE_TYPES:
         note = f"no payload checks are defined for message type '{message_type.value}'; only the XML was parsed"
         return _result(None, [Finding(Severity.INFO, "/", note)], safexml.namespace(root) or "")
@@ -109,13 +120,18 @@ def validate(data: bytes, message_type: MessageType) -> ValidationResult:
     except InvalidMessage as error:
         return _result(None, findings + error.findings, permit_format.namespace)
 
-    findings += validate_permit(permit)
+    findings += validate_permit(permit, species)
     return _result(permit, findings, permit_format.namespace)
 
 
-def validate_permit(permit: Permit) -> list[Finding]:
-    """Check the code lists and business rules of a permit, e.g. one built in code."""
+def validate_permit(permit: Permit, species: SpeciesChecker | None = None) -> list[Finding]:
+    """Check the code lists and business rules of a permit, e.g. one built in code.
+
+    With ``species``, each item's name and appendix are checked against the species list too.
+    """
     findings = _header_code_findings(permit)
+    if species is not None:
+        findings += species.check_permit(permit)
     for index, item in enumerate(permit.items):
         findings += _item_code_findings(index, item)
     findings += _validity_findings(permit)

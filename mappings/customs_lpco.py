@@ -14,6 +14,7 @@ import functools
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from collections.abc import Sequence
 from typing import Any
 
 from lxml import etree
@@ -117,7 +118,8 @@ def _item_flags(item: PermitItem) -> list[RiskFlag]:
     return flags
 
 
-def to_feed(permit: Permit, message_type: MessageType, *, message_id: str, correlation_id: str) -> bytes:
+def to_feed(permit: Permit, message_type: MessageType, *, message_id: str, correlation_id: str,
+            extra_flags: Sequence[RiskFlag] = ()) -> bytes:
     """Build the feed document for ``permit`` and return its UTF-8 bytes, validated against the XSD.
 
     Raises InvalidMessage when ``message_type`` is not a permit message type, or when the permit
@@ -133,7 +135,7 @@ def to_feed(permit: Permit, message_type: MessageType, *, message_id: str, corre
     _add(root, "CorrelationID", correlation_id)
     _add(root, "Action", action)
     _add_lpco(root, permit, action)
-    _add_risk_flags(root, risk_flags(permit))
+    _add_risk_flags(root, [*risk_flags(permit), *extra_flags])
 
     validate(root, f"permit {permit.key}: customs permit feed")
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")

@@ -44,7 +44,7 @@ def permit_xml(permit: Permit | None = None, **changes: Any) -> bytes:
 
 def hub_config(tmp_path: Path, *, broker_url: str = "memory://", journal_url: str | None = None,
                destinations: dict[str, dict] | None = None, routes: list[dict] | None = None,
-               delivery: dict | None = None) -> Any:
+               delivery: dict | None = None, broker: dict | None = None) -> Any:
     """A hub configuration with a sending permit store (API key 'test-key') and stub destinations."""
     from hub.config import PERMIT_MESSAGE_TYPES, hash_api_key
 
@@ -56,7 +56,7 @@ def hub_config(tmp_path: Path, *, broker_url: str = "memory://", journal_url: st
     }
     raw = {
         "data_dir": str(tmp_path / "data"),
-        "broker": {"url": broker_url, "namespace": f"t{uuid.uuid4().hex[:12]}"},
+        "broker": {"url": broker_url, "namespace": f"t{uuid.uuid4().hex[:12]}", **(broker or {})},
         "journal": {"url": journal_url or f"sqlite:///{tmp_path / 'journal.sqlite3'}"},
         "delivery": {"backoff_initial_seconds": 0.05, "backoff_max_seconds": 0.2, "sweep_interval_seconds": 0.2,
                      "lease_seconds": 5, **(delivery or {})},

@@ -68,12 +68,11 @@ def test_rabbitmq_retry_goes_through_a_delay_queue(make_hub, rabbitmq_url):
 def test_poison_job_is_parked_after_the_delivery_limit(make_hub, rabbitmq_url, monkeypatch):
     # A job that makes its worker die is never acknowledged; RabbitMQ counts each redelivery.
     monkeypatch.setattr(Deliverer, "on_message", lambda self, body, message: message.reject(requeue=True))
-    hub = make_hub(broker_url=rabbitmq_url)
-    hub.config.broker.delivery_limit = 3
+    hub = make_hub(broker_url=rabbitmq_url, broker={"delivery_limit": 3})
 
     result = send(hub)
 
-    assert wait_for(lambda: delivery_of(hub, result).state == DeliveryState.PARKED, timeout=30)
+    assert wait_for(lambda: delivery_of(hub, result).state == DeliveryState.PARKED, timeout=60)
     assert "poison message" in delivery_of(hub, result).last_error
 
 

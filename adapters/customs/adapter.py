@@ -39,6 +39,7 @@ class CustomsAdapter(Adapter):
     message_types = PERMIT_PAYLOAD_TYPES
     formats = (customs_lpco.FORMAT,)
     signs = True
+    wants_risk_flags = True
     options_model = CustomsOptions
     simulator = "adapters.customs.simulator:CustomsSimulator"
     simulator_path = FEED_PATH
@@ -60,6 +61,7 @@ class CustomsAdapter(Adapter):
                 envelope.message_type,
                 message_id=envelope.message_id,
                 correlation_id=envelope.correlation_id,
+                extra_flags=job.risk_flags,
             )
         except InvalidMessage as error:
             raise PermanentDeliveryError(f"delivery {job.delivery_id}: cannot build the Customs feed: {error}") from error

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import socket
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -24,7 +26,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from hub.envelope import Envelope, MessageType, utcnow
 from hub import lifecycle
 from hub.errors import Finding, HubError, InvalidMessage, NotFound, Severity
-from hub.journal.tables import deliveries, events, messages, permits
+from hub.journal.tables import deliveries, events, messages, permit_usage, permits
+from hub.permit import Permit
+from hub.usage import PermitAllowance, UsageReport, check_usage
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 LOCATION = socket.gethostname()
@@ -75,7 +79,17 @@ class RecordOutcome:
     status: str
     findings: list[Finding]
     planned: list[PlannedDelivery]
+    permit: Permit | None = None
+    usage: UsageReport | None = None
     ignored_because: str | None = None
+    usage_refused: bool = False
+
+    def refuse_usage(self, errors: list[Finding]) -> None:
+        """Reject the message: the use goes beyond what the permit allows. The journal keeps it."""
+        self.usage_refused = True
+        self.status = MessageStatus.REJECTED
+        self.planned = []
+        self.findings.extend(errors)
 
     def ignore(self, envelope: Envelope, current: str | None) -> None:
         """Keep the message but forward nothing: the permit is already past this event."""
@@ -189,6 +203,8 @@ class Journal:
         planned: Iterable[PlannedDelivery] = (),
         actor: str | None = None,
         signer: str | None = None,
+        permit: Permit | None = None,
+        usage: UsageReport | None = None,
         republish_after: float = 60.0,
     ) -> RecordOutcome:
         """Write a message, its findings and planned deliveries in one transaction.
@@ -199,7 +215,8 @@ class Journal:
         the commit is lost. ``written`` is False, and nothing is written, when a message with the
         same id is already journaled.
         """
-        outcome = RecordOutcome(written=True, status=status, findings=list(findings), planned=list(planned))
+        outcome = RecordOutcome(written=True, status=status, findings=list(findings), planned=list(planned),
+                                permit=permit, usage=usage)
         for attempt in (1, 2):
             try:
                 with self.engine.begin() as connection:
@@ -225,6 +242,9 @@ class Journal:
         if rows:
             connection.execute(deliveries.insert(), rows)
         events_rows = self._ingress_events(envelope, outcome.status, finding_list, outcome.planned, actor, now)
+        if outcome.usage_refused:
+            events_rows.append({**events_rows[0], "actor": "hub", "action": "usage_refused",
+                                "detail": {"errors": [f["message"] for f in finding_list if f["severity"] == "error"]}})
         if outcome.ignored_because:
             events_rows.append({**events_rows[0], "actor": "hub", "action": "not_applied",
                                 "detail": {"permit_state": outcome.ignored_because}})
@@ -236,16 +256,68 @@ class Journal:
         if party is None or number is None or envelope.message_type not in lifecycle.TRACKED:
             return
         key = and_(permits.c.permit_party == party, permits.c.permit_number == number)
-        current = connection.execute(select(permits.c.state).where(key).with_for_update()).scalar()
+        row = connection.execute(select(permits).where(key).with_for_update()).first()
+        current = row.state if row else None
+        if outcome.usage is not None and not self._accept_usage(connection, envelope, outcome, row):
+            return
         after = lifecycle.next_state(current, envelope.message_type)
         if after is None:
             outcome.ignore(envelope, current)
             return
         values = {"state": after, "last_message_id": envelope.message_id, "updated_at": now}
+        if outcome.permit is not None and envelope.message_type in PERMIT_VERSION_TYPES:
+            values.update(_allowance_values(outcome.permit, envelope.message_id))
         if current is None:
             connection.execute(permits.insert().values(permit_party=party, permit_number=number, **values))
         else:
             connection.execute(update(permits).where(key).values(**values))
+
+    def _accept_usage(self, connection: Connection, envelope: Envelope, outcome: "RecordOutcome", row: Any) -> bool:
+        """Check a usage report against the permit and record it; reject the message when it over-uses."""
+        report = outcome.usage
+        allowance = self._allowance(connection, row) if row is not None else None
+        errors = check_usage(report, allowance)
+        if errors:
+            outcome.refuse_usage(errors)
+            return False
+        connection.execute(permit_usage.insert(), [
+            {"usage_id": str(uuid.uuid4()), "permit_party": report.issuing_party, "permit_number": report.permit_number,
+             "message_id": envelope.message_id, "direction": report.direction, "line_id": line.line_id,
+             "quantity": line.quantity.value, "unit": line.quantity.unit, "used_at": report.used_at,
+             "port": report.port, "declaration": report.declaration}
+            for line in report.lines
+        ])
+        return True
+
+    def _allowance(self, connection: Connection, row: Any) -> PermitAllowance:
+        usage_rows = connection.execute(
+            select(permit_usage.c.line_id, permit_usage.c.quantity, permit_usage.c.message_id).where(
+                permit_usage.c.permit_party == row.permit_party, permit_usage.c.permit_number == row.permit_number)
+        ).all()
+        used: dict[str, Decimal] = {}
+        for usage_row in usage_rows:
+            used[usage_row.line_id] = used.get(usage_row.line_id, Decimal(0)) + Decimal(usage_row.quantity)
+        used = {line: _plain(total) for line, total in used.items()}
+        allowed = {line: (Decimal(value), unit) for line, (value, unit) in json.loads(row.allowed or "{}").items()}
+        return PermitAllowance(state=row.state, permit_type=row.permit_type, valid_until=_aware(row.valid_until),
+                               allowed=allowed, used=used, uses=len({r.message_id for r in usage_rows}))
+
+    def allowance(self, party: str, number: str) -> PermitAllowance | None:
+        """What the permit allows and what was used of it, for verification queries."""
+        with self.engine.connect() as connection:
+            row = connection.execute(select(permits).where(
+                permits.c.permit_party == party, permits.c.permit_number == number)).first()
+            return self._allowance(connection, row) if row is not None else None
+
+    def usage_by_line(self, party: str, number: str) -> dict[str, Decimal]:
+        allowance = self.allowance(party, number)
+        return allowance.used if allowance else {}
+
+    def permit_message_id(self, party: str, number: str) -> str | None:
+        """The message that carried the permit's current version (issued, amended or replaced)."""
+        with self.engine.connect() as connection:
+            return connection.execute(select(permits.c.permit_message_id).where(
+                permits.c.permit_party == party, permits.c.permit_number == number)).scalar()
 
     def permit_state(self, party: str, number: str) -> str | None:
         with self.engine.connect() as connection:
@@ -564,6 +636,22 @@ class Journal:
             last_error=row.last_error, receipt_reference=row.receipt_reference,
             next_attempt_at=_aware(row.next_attempt_at), updated_at=_aware(row.updated_at),
         )
+
+
+def _plain(value: Decimal) -> Decimal:
+    """Drop the trailing zeros a NUMERIC column adds (7.000000 → 7) without an exponent (100 stays 100)."""
+    return value.quantize(Decimal(1)) if value == value.to_integral_value() else value.normalize()
+
+
+PERMIT_VERSION_TYPES = frozenset({MessageType.PERMIT_ISSUED, MessageType.PERMIT_AMENDED, MessageType.PERMIT_REPLACED})
+
+
+def _allowance_values(permit: Permit, message_id: str) -> dict[str, Any]:
+    """The permits-table columns that say what this version of the permit allows."""
+    allowed = {item.line_id: [str(item.quantity.value), item.quantity.unit] for item in permit.items}
+    valid_until = permit.valid_until.astimezone(timezone.utc) if permit.valid_until else None
+    return {"permit_type": permit.type, "valid_until": valid_until, "allowed": json.dumps(allowed),
+            "permit_message_id": message_id}
 
 
 def _tune_sqlite(dbapi_connection: Any, _record: Any) -> None:
