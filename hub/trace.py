@@ -21,13 +21,15 @@ def print_timeline(journal: Journal, party: str | None, number: str) -> int:
     if not events:
         print(f"permit {party + '/' if party else ''}{number} is not in the journal {journal.url}")
         return 1
-    current, previous = None, None
+    by_message: dict[str, list[TimelineEvent]] = {}
     for event in events:
-        if event.message_id != current:
-            current = event.message_id
-            record = journal.get_message(current)
-            kind = record.envelope.message_type.value if record else "?"
-            print(f"message {current} ({kind}) from {record.envelope.sender if record else '?'}")
-        print("  " + format_event(event, previous))
-        previous = event
+        by_message.setdefault(event.message_id, []).append(event)
+    for message_id, message_events in by_message.items():
+        record = journal.get_message(message_id)
+        kind = record.envelope.message_type.value if record else "?"
+        print(f"message {message_id} ({kind}) from {record.envelope.sender if record else '?'}")
+        previous = None
+        for event in message_events:
+            print("  " + format_event(event, previous))
+            previous = event
     return 0
