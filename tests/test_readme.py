@@ -22,7 +22,7 @@ def readme_commands():
     """The `cites-hub` command lines of the README's code blocks, in order."""
     blocks = re.findall(r"```sh\n(.*?)```", README, flags=re.S)
     lines = [line.split("#", 1)[0].strip() for block in blocks for line in block.splitlines()]
-    return [line for line in lines if line.startswith(".venv/bin/cites-hub")]
+    return [line for line in lines if line.startswith((".venv/bin/cites-hub", "curl "))]
 
 
 def cites_hub(arguments, cwd, **kwargs):
@@ -51,6 +51,12 @@ def test_first_session_commands_run_in_order(tmp_path):
     server = None
     try:
         for line in commands:
+            if line.startswith("curl "):
+                shell = line.replace("127.0.0.1:8080", f"127.0.0.1:{port}")
+                answer = subprocess.run(["bash", "-c", shell], cwd=tmp_path, capture_output=True, text=True,
+                                        timeout=60)
+                assert answer.returncode == 0 and '"permit"' in answer.stdout, f"{line}\n{answer.stdout}"
+                continue
             arguments = line.split()[1:]
             arguments = [str(REPO_ROOT / a) if a.startswith("examples/") else a for a in arguments]
             arguments = [_glob(tmp_path, a) for a in arguments]
@@ -64,7 +70,7 @@ def test_first_session_commands_run_in_order(tmp_path):
             result = cites_hub(arguments, cwd=tmp_path)
             assert result.returncode == 0, f"{line}\n{result.stdout}\n{result.stderr}"
             time.sleep(0.5 if arguments[0] == "send" else 0)
-        trace_line = next(line for line in commands if " trace " in line)
+        trace_line = next(line for line in commands if " trace " in line and "cites-hub" in line)
         trace = cites_hub(trace_line.split()[1:], cwd=tmp_path).stdout
     finally:
         if server is not None:
