@@ -19,7 +19,7 @@ from typing import Iterable, TextIO
 
 import httpx
 
-from hub.config import default_config
+from hub.config import HubConfig, default_config
 from hub.journal import DeliveryState, MessageStatus
 from hub.runtime import Hub, read_or_create_api_key
 from hub.server import ApiServer
@@ -80,15 +80,19 @@ def problem_kind(problem: str) -> str:
 
 
 def run_demo(*, csv_path: Path | None, data_dir: Path, limit: int | None, senders: int = 4,
-             out: TextIO = sys.stdout) -> int:
+             out: TextIO = sys.stdout, config: HubConfig | None = None) -> int:
     """Run the demo and print its summary; return 0 when every permit settled."""
-    summary = demo(csv_path=csv_path, data_dir=data_dir, limit=limit, senders=senders, out=out)
+    summary = demo(csv_path=csv_path, data_dir=data_dir, limit=limit, senders=senders, out=out, config=config)
     return 0 if summary.settled else 1
 
 
 def demo(*, csv_path: Path | None, data_dir: Path, limit: int | None, senders: int = 4,
-         out: TextIO = sys.stdout) -> DemoSummary:
-    """Run the demo, print its summary and return it."""
+         out: TextIO = sys.stdout, config: HubConfig | None = None) -> DemoSummary:
+    """Run the demo, print its summary and return it.
+
+    ``config`` replaces the embedded default's partners and routes (to show another adapter in
+    the demo); the demo always runs embedded, in ``data_dir``, with its API on a free port.
+    """
     source = csv_path or SAMPLE_CSV
     results = list(trade_csv.convert_file(source))
     if limit is not None:
@@ -96,8 +100,7 @@ def demo(*, csv_path: Path | None, data_dir: Path, limit: int | None, senders: i
 
     if data_dir.exists():
         shutil.rmtree(data_dir)
-    config = default_config(data_dir)
-    config.api.port = 0
+    config = _demo_config(config, data_dir)
     with Hub(config) as hub:
         hub.start()
         with ApiServer(hub) as server:
@@ -106,6 +109,18 @@ def demo(*, csv_path: Path | None, data_dir: Path, limit: int | None, senders: i
         _collect(hub, summary)
         print_summary(summary, source, config, out)
     return summary
+
+
+def _demo_config(config: HubConfig | None, data_dir: Path) -> HubConfig:
+    if config is None:
+        return default_config(data_dir)
+    config = config.model_copy(deep=True)
+    config.data_dir = data_dir
+    config.journal.url = None
+    config.broker.url = "memory://"
+    for partner in config.partners.values():
+        partner.api_key_sha256 = []
+    return config
 
 
 def _send_all(hub: Hub, url: str, results: list, senders: int) -> DemoSummary:

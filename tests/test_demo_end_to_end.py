@@ -83,3 +83,24 @@ def test_summary_names_routes_and_reasons(demo_run):
     assert "route permits-to-customs -> customs" in printed
     assert "TypeExtensionCode" in printed
     assert "source code" in printed
+
+
+def test_demo_with_a_configuration_uses_its_partners(tmp_path):
+    import yaml
+
+    config = tmp_path / "hub.yaml"
+    config.write_text(yaml.safe_dump({
+        "partners": {
+            "permit-store": {"adapter": "permit_store", "may_send": ["permit.issued"], "options": {"url": "simulator"}},
+            "window": {"adapter": "stub"},
+        },
+        "routes": [{"name": "to-window", "match": {"message_type": ["permit.issued"]}, "to": ["window"]}],
+    }), encoding="utf-8")
+    out = io.StringIO()
+    from hub.config import load
+
+    summary = demo(csv_path=None, data_dir=tmp_path / "demo", limit=5, out=out, config=load(config))
+
+    assert summary.settled
+    assert "route to-window -> window" in out.getvalue()
+    assert summary.deliveries[("window", "delivered")] >= 1
