@@ -481,4 +481,7 @@ def test_description_commands_parse(rule):
     for command in commands:
         words = re.sub(r"\{\{[^}]*\}\}", "customs", command).replace('"..."', "reason").split()
 
-        build_parser().parse_args(words[1:])
+        try:
+            build_parser().parse_args(words[1:])
+        except SystemExit:
+            pytest.fail(f"alert {rule['alert']}: '{command}' is not a valid cites-hub command")
