@@ -89,6 +89,10 @@ class AdapterContext:
     logger: logging.Logger
     lookup_permit: Callable[[str], Permit | None] = lambda key: None
     count: Callable[[str, dict[str, str]], None] = lambda name, labels: None
+    submit: Callable[..., Any] | None = None
+    """Hand a payload to the hub's ingress as if ``sender`` had sent it, for an adapter that fetches
+    messages: ``submit(payload, message_type, sender, *, message_id=None, correlation_id=None)``
+    returns the ingress result (``hub.ingress.IngressResult``). None when the hub gives none."""
 
 
 class Adapter:
