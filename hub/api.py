@@ -24,9 +24,19 @@ def _error(status: int, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse(status_code=status, content={"error": message, **extra})
 
 
-def create_app(hub: Hub) -> FastAPI:
-    """Build the FastAPI application serving ``hub``."""
+def create_app(hub: Hub, *, api: bool = True) -> FastAPI:
+    """Build the FastAPI application serving ``hub``.
+
+    With ``api=False`` (a worker process) it serves only ``/metrics``, ``/healthz`` and ``/readyz``.
+    """
     app = FastAPI(title="cites-hub", version=__version__)
+    _add_operations_routes(app, hub)
+    if api:
+        _add_api_routes(app, hub)
+    return app
+
+
+def _add_api_routes(app: FastAPI, hub: Hub) -> None:
 
     @app.post("/api/v1/messages", status_code=202)
     async def post_message(request: Request) -> Response:
@@ -117,8 +127,15 @@ def create_app(hub: Hub) -> FastAPI:
             return _error(404, f"permit {party}/{number} is not in the journal")
         return JSONResponse(status)
 
+
+
+def _add_operations_routes(app: FastAPI, hub: Hub) -> None:
     @app.get("/metrics")
     def get_metrics() -> Response:
+        try:
+            hub.refresh_gauges()
+        except Exception as error:  # noqa: BLE001 - a scrape must answer even when the journal is down
+            log.warning("gauges not refreshed before scrape: %s", error)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz")
@@ -130,8 +147,6 @@ def create_app(hub: Hub) -> FastAPI:
         checks = {"journal": hub.journal.ping(), "broker": hub.broker.ping()}
         status = 200 if all(checks.values()) else 503
         return JSONResponse(status_code=status, content={"ready": status == 200, "checks": checks})
-
-    return app
 
 
 async def _read_body(request: Request, limit: int) -> bytes | None:

@@ -133,10 +133,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"embedded hub: journal {config.journal_url}; API key of permit-store in "
               f"{api_key_path(config.data_dir, 'permit-store')}", file=sys.stderr)
     try:
-        if args.role == "worker":
-            hub._stop.wait()
-        else:
-            serve_forever(hub)
+        serve_forever(hub, api=args.role != "worker")
     except KeyboardInterrupt:
         pass
     finally:

@@ -9,6 +9,8 @@ and adapter credentials are read from environment variables or files named in th
 from __future__ import annotations
 
 import hashlib
+import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -213,7 +215,31 @@ def load(path: Path | None) -> HubConfig:
     return from_dict(raw, source=str(path))
 
 
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def expand_environment(value: Any, path: str = "") -> Any:
+    """Replace ``${NAME}`` in every string with the environment variable NAME (for secrets in URLs).
+
+    Raises ConfigError naming the variable and the key when NAME is not set.
+    """
+    if isinstance(value, dict):
+        return {key: expand_environment(item, f"{path}.{key}" if path else str(key)) for key, item in value.items()}
+    if isinstance(value, list):
+        return [expand_environment(item, f"{path}[{index}]") for index, item in enumerate(value)]
+    if isinstance(value, str):
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in os.environ:
+                raise ConfigError(f"{path}: environment variable {name} is not set; set it or remove ${{{name}}}")
+            return os.environ[name]
+
+        return _VARIABLE.sub(replace, value)
+    return value
+
+
 def from_dict(raw: dict[str, Any], source: str = "configuration") -> HubConfig:
+    raw = expand_environment(raw)
     try:
         config = HubConfig.model_validate(raw)
     except ValidationError as error:

@@ -24,7 +24,9 @@ from hub.broker import Broker
 from hub.config import SIMULATOR_URL, HubConfig, hash_api_key
 from hub.errors import AuthenticationError, BrokerError, ConfigError, HubError
 from hub.journal import DeliveryRecord, DeliveryState, Journal
-from hub.pipeline import DELIVERY_HEADER, Deliverer, Ingress, job_headers
+from hub.delivery import Deliverer
+from hub.ingress import Ingress
+from hub.pipeline import DELIVERY_HEADER, job_headers
 from hub.risk import RiskAssessor, load_restrictions
 from hub.routing import Router
 from hub.scheduler import Scheduler
@@ -211,6 +213,17 @@ class Hub:
             metrics.REPUBLISHED_BY_SWEEP.inc(len(published))
             log.info("sweep republished %d due deliveries", len(published))
         return len(published)
+
+    def refresh_gauges(self) -> None:
+        """Set the gauges read from the journal and the broker, just before a scrape."""
+        parked = {destination: 0 for destination in self.adapters}
+        for (destination, state), count in self.journal.delivery_counts().items():
+            if state == DeliveryState.PARKED:
+                parked[destination] = count
+        for destination, count in parked.items():
+            metrics.DELIVERIES_PARKED.labels(destination).set(count)
+        for queue, depth in self.broker.queue_depths().items():
+            metrics.QUEUE_DEPTH.labels(queue).set(depth)
 
     def unsettled(self) -> int:
         """Deliveries not yet delivered or parked."""

@@ -54,7 +54,8 @@ def free_port(host: str = "127.0.0.1") -> int:
         return probe.getsockname()[1]
 
 
-def serve_forever(hub: Hub) -> None:
-    """Run the API in the foreground until interrupted (``cites-hub run``)."""
-    config = uvicorn.Config(create_app(hub), host=hub.config.api.host, port=hub.config.api.port, log_config=None)
+def serve_forever(hub: Hub, *, api: bool = True) -> None:
+    """Run the API (or a worker's metrics and health endpoints) in the foreground until interrupted."""
+    config = uvicorn.Config(create_app(hub, api=api), host=hub.config.api.host, port=hub.config.api.port,
+                            log_config=None)
     uvicorn.Server(config).run()

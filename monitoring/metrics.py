@@ -46,4 +46,9 @@ REPUBLISHED_BY_SWEEP = Counter(
 UNROUTABLE = Counter(
     "cites_hub_unroutable_total", "Publishes no queue was bound for, caught by the alternate exchange."
 )
+QUEUE_DEPTH = Gauge("cites_hub_queue_depth", "Messages ready in each broker queue, read when scraped.", ["queue"])
+DELIVERIES_PARKED = Gauge(
+    "cites_hub_deliveries_parked", "Deliveries parked and waiting for an operator, per destination partner.",
+    ["partner"],
+)
 ADAPTER_UP = Gauge("cites_hub_adapter_up", "1 when the adapter's last attempt reached its system.", ["partner"])

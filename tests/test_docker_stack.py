@@ -139,7 +139,7 @@ def test_final_stage_installs_no_compiler(stages):
         assert not COMPILERS.search(command), f"the final stage installs a compiler: {command}"
 
 
-def test_healthcheck_calls_healthz_on_api_port(stages):
+def test_healthcheck_calls_healthz_on_api_port(stages, hub_environment):
     checks = stages[-1].arguments("HEALTHCHECK")
     port = hub_config.load(HUB_CONFIG).api.port
 
@@ -321,7 +321,7 @@ def test_prometheus_loads_mounted_rule_file():
         assert mounts[rule_file] == (REPO_ROOT / "monitoring" / "prometheus" / "alerts.yml").resolve()
 
 
-def test_prometheus_scrapes_api_and_workers():
+def test_prometheus_scrapes_api_and_workers(hub_environment):
     settings = yaml.safe_load(_mounted_file("prometheus", "/etc/prometheus/prometheus.yml").read_text("utf-8"))
     port = hub_config.load(HUB_CONFIG).api.port
     jobs = {job["job_name"]: job for job in settings["scrape_configs"]}

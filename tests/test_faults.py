@@ -69,6 +69,7 @@ def fault_config(tmp_path, rabbitmq_url, postgres_url, sink):
                   "lease_seconds": 5, "sweep_interval_seconds": 1},
     )
     config.partners["permit-store"].options["url"] = sink.messages_url
+    config.api.port = 0  # a worker process serves its metrics on a free port
     return config
 
 

@@ -6,7 +6,7 @@ from adapters.stub import StubAdapter
 from hub.broker import wait_for
 from hub.errors import AuthenticationError, InvalidMessage
 from hub.journal import DeliveryState, MessageStatus
-from tests.factories import make_item, make_permit, permit_xml
+from tests.factories import make_item, permit_xml
 
 
 def send(hub, payload, message_type="permit.issued", sender="permit-store", **kwargs):

@@ -1,6 +1,5 @@
 """Every command of the README, run as a new user would run it."""
 
-import os
 import re
 import signal
 import subprocess

@@ -6,7 +6,7 @@ from adapters.stub import StubAdapter
 from hub.broker import wait_for
 from hub.config import RetryPolicy
 from hub.journal import DeliveryState
-from hub.pipeline import Deliverer
+from hub.delivery import Deliverer
 from tests.factories import permit_xml
 
 

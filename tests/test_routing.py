@@ -49,3 +49,25 @@ def test_router_lists_each_destination_once_and_never_the_sender():
     recipients = router.route(envelope(sender="permit-store"), make_permit())
 
     assert [(r.destination, r.route) for r in recipients] == [("customs", "all"), ("twix", "again")]
+
+
+def test_configuration_expands_environment_variables(monkeypatch):
+    from hub.config import from_dict
+
+    monkeypatch.setenv("BROKER_PASSWORD", "s3cret")
+
+    config = from_dict({"broker": {"url": "amqp://hub:${BROKER_PASSWORD}@rabbitmq:5672/cites"}})
+
+    assert config.broker.url == "amqp://hub:s3cret@rabbitmq:5672/cites"
+
+
+def test_unset_environment_variable_names_the_key(monkeypatch):
+    import pytest
+
+    from hub.config import from_dict
+    from hub.errors import ConfigError
+
+    monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
+
+    with pytest.raises(ConfigError, match=r"broker.url: environment variable NOT_SET_ANYWHERE is not set"):
+        from_dict({"broker": {"url": "amqp://hub:${NOT_SET_ANYWHERE}@rabbitmq/"}})
