@@ -58,6 +58,8 @@ from adapters.epix.soap import (
     is_fault,
     qualified,
     read_fault,
+    schema_errors,
+    standalone,
 )
 from adapters.epix.tls import client_ssl_context
 from hub import safexml
@@ -227,10 +229,18 @@ class EpixClient:
 
     def _check_structure(self, operation: Operation, root: etree._Element, element: etree._Element,
                          where: str) -> Any:
-        """Deserialize the response strictly against the WSDL; MalformedResponse when it does not match."""
+        """Validate the response against the WSDL's schema, then deserialize it with zeep; MalformedResponse otherwise.
+
+        zeep alone lets through what the schema forbids: an empty permit, an element where
+        ``xs:any`` names another namespace, a value outside an enumeration.
+        """
         expected = qualified(operation.response_element)
         if element.tag != expected:
             raise MalformedResponse(f"{where}: response element {etree.QName(element).text} is not {expected}")
+
+        errors = schema_errors(element)
+        if errors:
+            raise MalformedResponse(f"{where}: response is invalid against the WSDL: {'; '.join(errors[:3])}")
 
         # zeep reads element children only, so comments and processing instructions are left out of its copy.
         tree = copy.deepcopy(root)
@@ -291,18 +301,6 @@ def _check_number(permit_element: etree._Element, permit: PermitReference, where
     if (number or "").strip() != permit.number:
         raise PermanentDeliveryError(f"{where}: the response carries permit number '{(number or '').strip()[:80]}'; "
                                      f"expected '{permit.number}'")
-
-
-def standalone(element: etree._Element) -> bytes:
-    """Return ``element`` as a document of its own, without the namespace declarations it does not use.
-
-    Exclusive canonicalisation, which the hub's signatures use, drops unused declarations too,
-    so a signed permit still verifies.
-    """
-    document = copy.deepcopy(element)
-    document.tail = None
-    etree.cleanup_namespaces(document)
-    return etree.tostring(document, xml_declaration=True, encoding="UTF-8")
 
 
 def _soap_headers(headers: RequestHeaders | None) -> list[etree._Element]:

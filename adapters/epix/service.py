@@ -56,6 +56,7 @@ from adapters.epix.soap import (
     new_envelope,
     qualified,
     serialize,
+    standalone,
 )
 from adapters.epix.tls import SubjectHeader, caller_country
 from hub import safexml
@@ -64,7 +65,6 @@ from hub.errors import AuthenticationError, ConfigError, InvalidMessage
 from hub.journal import JournalError, MessageStatus
 from hub.lifecycle import PermitState
 from hub.permit import Permit
-from hub.pipeline import read_permit
 from mappings import cbfship, citesepermit
 from signing.signer import DS_SIGNATURE
 
@@ -362,7 +362,7 @@ def _signed_document(root: etree._Element) -> bytes | None:
     children = [] if header is None else [child for child in header if isinstance(child.tag, str)]
     if not children:
         return None
-    return etree.tostring(children[0])
+    return standalone(children[0])
 
 
 def _check_same_request(call: Call, document: bytes) -> None:
@@ -471,9 +471,17 @@ class JournalPermitStore:
         return self.hub.journal.ping()
 
 
+def read_permit_document(payload: bytes) -> Permit:
+    """Map a CITESEPermit or CBFShip document, its root qualified or not, to a Permit; InvalidMessage otherwise."""
+    root = safexml.parse(payload)
+    if safexml.localname(root) == cbfship.ROOT_NAME:
+        return cbfship.from_xml(citesepermit.qualify_root(root, cbfship.NAMESPACE))
+    return citesepermit.from_xml(root)
+
+
 def _read_journaled(key: str, payload: bytes) -> Permit:
     try:
-        return read_permit(payload)
+        return read_permit_document(payload)
     except InvalidMessage as error:
         log.error("EPIX service: journaled permit %s cannot be read: %s", key, error)
         raise EpixFault(FaultCode.ADAPTER_NOT_AVAILABLE, f"permit {key} is journaled but cannot be read; "

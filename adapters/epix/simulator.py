@@ -40,6 +40,7 @@ from adapters.epix.service import (
     StoredCertificate,
     create_app,
     is_signed,
+    read_permit_document,
     unqualified_permit,
 )
 from adapters.epix.soap import (
@@ -58,7 +59,6 @@ from adapters.epix.tls import DEFAULT_SUBJECT_HEADER, SubjectHeader, TlsServer, 
 from hub import safexml
 from hub.errors import InvalidMessage
 from hub.permit import Permit
-from hub.pipeline import read_permit
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +239,7 @@ class MemoryPermitStore:
 
     def add(self, document: bytes, *, final: bool = False) -> Permit:
         """Keep a permit document (CITESEPermit or CBFShip) as issued, or as its final certificate."""
-        permit = read_permit(document)
+        permit = read_permit_document(document)
         with self._lock:
             (self._final if final else self._issued)[permit.number] = (document, permit)
         return permit

@@ -10,11 +10,15 @@ the faultstring, which :func:`read_fault` also understands.
 
 from __future__ import annotations
 
+import copy
+import functools
+import threading
 from dataclasses import dataclass
 from enum import Enum
 
 from lxml import etree
 
+import schemas
 from hub import safexml
 from hub.errors import InvalidMessage
 
@@ -31,6 +35,9 @@ CORRELATION_ID_HEADER = "CorrelationId"
 SIGNED_DOCUMENT_HEADER = "SignedDocument"
 
 MAX_FAULT_TEXT = 300
+_WSDL_NAMESPACES = {"wsdl": "http://schemas.xmlsoap.org/wsdl/", "xs": "http://www.w3.org/2001/XMLSchema"}
+# lxml keeps the error log on the schema object, so one validation runs at a time.
+_SCHEMA_LOCK = threading.Lock()
 
 
 class Operation(str, Enum):
@@ -197,3 +204,36 @@ def read_fault(fault: etree._Element) -> ReadFault:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())[:MAX_FAULT_TEXT]
+
+
+def standalone(element: etree._Element) -> bytes:
+    """Return ``element`` as a document of its own, without the namespace declarations it does not use.
+
+    Exclusive canonicalisation, which the hub's signatures use, drops unused declarations too,
+    so a signed document still verifies.
+    """
+    document = copy.deepcopy(element)
+    document.tail = None
+    etree.cleanup_namespaces(document)
+    return etree.tostring(document, xml_declaration=True, encoding="UTF-8")
+
+
+@functools.cache
+def wsdl_schema() -> etree.XMLSchema:
+    """Compile the XML schema embedded in the service's WSDL, once per process, with its local imports."""
+    location = schemas.path(WSDL_FILE)
+    wsdl = safexml.parse(location.read_bytes())
+    schema = copy.deepcopy(wsdl.find("wsdl:types/xs:schema", _WSDL_NAMESPACES))
+    # The URL lets libxml2 resolve the import of the CITESEPermit schema against the folder beside it.
+    schema.getroottree().docinfo.URL = location.as_uri()
+    return etree.XMLSchema(schema)
+
+
+def schema_errors(element: etree._Element) -> list[str]:
+    """Return the errors of ``element`` against the WSDL's schema, each with its line; empty when it is valid."""
+    document = etree.ElementTree(copy.deepcopy(element))
+    schema = wsdl_schema()
+    with _SCHEMA_LOCK:
+        if schema.validate(document):
+            return []
+        return [f"line {entry.line}: {entry.message}" for entry in schema.error_log]
