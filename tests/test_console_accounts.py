@@ -122,7 +122,7 @@ def test_account_changes_are_audited(make_hub):
     assert entries[-1].detail == {"role": "viewer"}
 
 
-def test_first_admin_gets_a_random_password_in_a_private_file(make_hub):
+def test_first_admin_password_file_is_private(make_hub):
     hub = make_hub()
 
     path = accounts.ensure_first_admin(hub)
@@ -161,7 +161,7 @@ def test_no_first_admin_outside_the_embedded_mode(make_hub):
     assert accounts.list_operators(hub.journal) == []
 
 
-def test_operators_add_reads_the_password_from_an_environment_variable(tmp_path, monkeypatch, capsys):
+def test_operators_add_reads_password_variable(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("NEW_OPERATOR_PASSWORD", PASSWORD)
     data_dir = tmp_path / "data"
 
@@ -175,14 +175,14 @@ def test_operators_add_reads_the_password_from_an_environment_variable(tmp_path,
     journal.close()
 
 
-def test_operators_add_without_terminal_or_variable_is_refused(tmp_path, monkeypatch):
+def test_operators_add_without_terminal_is_rejected(tmp_path, monkeypatch):
     monkeypatch.setattr("sys.stdin.isatty", lambda: False)
 
     with pytest.raises(AccountError, match="no terminal to ask for the password; pass --password-env"):
         run_operators(["operators", "add", "ana", "--role", "viewer", "--data-dir", str(tmp_path / "data")])
 
 
-def test_operators_add_with_unset_variable_is_refused(tmp_path, monkeypatch):
+def test_operators_add_with_unset_variable_is_rejected(tmp_path, monkeypatch):
     monkeypatch.delenv("NOT_SET_ANYWHERE", raising=False)
 
     with pytest.raises(AccountError, match="environment variable NOT_SET_ANYWHERE is not set"):

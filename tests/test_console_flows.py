@@ -90,7 +90,7 @@ def test_p95_latency_runs_from_routed_to_delivered(make_hub):
     assert 89 < p95 < 100
 
 
-def test_destination_is_up_after_a_delivery_and_down_after_parking(make_hub):
+def test_destination_up_then_down_after_parking(make_hub):
     hub = make_hub()
     send(hub, "FR2026000001")
     up = outcome_of(hub)

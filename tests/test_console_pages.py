@@ -5,10 +5,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import contextlib
+from typing import Iterator
+
+import httpx
 import pytest
-from fastapi.testclient import TestClient
 
 from adapters.stub import StubAdapter
+from hub import server as hub_server
 from hub.api import create_app
 from hub.broker import wait_for
 from hub.config import OperatorConfig, PartnerConfig
@@ -23,8 +27,10 @@ ROLES = {"ada": Role.ADMIN, "olga": Role.OPERATOR, "victor": Role.VIEWER}
 
 @dataclass
 class Console:
+    """A browser-like client of one hub's console: it keeps its cookies between requests."""
+
     hub: object
-    client: TestClient
+    client: httpx.Client
 
     def get(self, path: str, **kwargs):
         return self.client.get("/console" + path, **kwargs)
@@ -40,11 +46,28 @@ def csrf_of(html: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
 
 
-def console_for(hub) -> Console:
+def app_with_console(hub):
+    """The hub's API with the console mounted, unless the API already mounts it."""
     app = create_app(hub)
     if not any(getattr(route, "path", "").startswith("/console") for route in app.routes):
         app.include_router(create_router(hub), prefix="/console")
-    return Console(hub, TestClient(app))
+    return app
+
+
+@contextlib.contextmanager
+def console_server(hub) -> Iterator[str]:
+    """Serve the API and the console on a loopback port; yield the base URL."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(hub_server, "create_app", app_with_console)
+        server = hub_server.ApiServer(hub)
+    with server:
+        yield server.url
+
+
+@contextlib.contextmanager
+def console_for(hub, url: str) -> Iterator[Console]:
+    with httpx.Client(base_url=url, timeout=10) as client:
+        yield Console(hub, client)
 
 
 def sign_in(console: Console, name: str) -> None:
@@ -64,12 +87,13 @@ def hub(make_hub):
 @pytest.fixture
 def new_console(hub):
     """A function that returns a new browser-like client, signed in as the given operator."""
-    def open_as(name: str | None = None) -> Console:
-        console = console_for(hub)
-        if name:
-            sign_in(console, name)
-        return console
-    return open_as
+    with console_server(hub) as url, contextlib.ExitStack() as clients:
+        def open_as(name: str | None = None) -> Console:
+            console = clients.enter_context(console_for(hub, url))
+            if name:
+                sign_in(console, name)
+            return console
+        yield open_as
 
 
 def send(hub, number: str = "FR2026000123", **changes) -> str:
@@ -182,7 +206,7 @@ def test_message_page_shows_each_hop_with_durations(hub, new_console):
     assert re.search(r'class="num">\+\d+ ms<', page)
 
 
-def test_message_page_indents_a_display_copy_of_the_payload(hub, new_console):
+def test_message_page_indents_payload_copy(hub, new_console):
     payload = permit_xml()
     message_id = send(hub)
     console = new_console("victor")
@@ -204,7 +228,7 @@ def test_unknown_message_is_not_found(new_console):
     assert "message 00000000-0000-0000-0000-000000000000 is not in the journal" in response.text
 
 
-def test_permit_page_renders_the_standard_form_box_by_box(hub, new_console):
+def test_permit_page_renders_form_boxes(hub, new_console):
     items = [make_item("A"), make_item("B", scientific_name="Python regius", term="LIV", source="W")]
     send(hub, "FR2026000777", items=items)
     console = new_console("victor")
@@ -308,3 +332,21 @@ def test_pages_carry_a_content_security_policy(new_console):
     assert "default-src 'none'" in response.headers["content-security-policy"]
     assert response.headers["x-frame-options"] == "DENY"
     assert response.headers["cache-control"] == "no-store"
+
+
+def test_partners_page_shows_certificates_with_days_to_expiry(hub, new_console, tmp_path):
+    from signing.keys import new_key_pair
+
+    own_key, own_cert = new_key_pair("FR", tmp_path / "fr", days=200)
+    _, partner_cert = new_key_pair("CH", tmp_path / "ch", days=20)
+    hub.signatures.keystore.add("FR", own_key, own_cert)
+    hub.signatures.trust.pin_certificates("permit-store", partner_cert)
+    console = new_console("victor")
+
+    page = console.get("/partners").text
+
+    assert "signing for FR" in page
+    assert re.search(r'data-label="Days left" class="num ">(199|200)<', page)
+    partner = page.split('id="partner-permit-store"', 1)[1]
+    assert "C=CH" in partner
+    assert re.search(r'data-label="Days left" class="num warn">(19|20)<', partner)

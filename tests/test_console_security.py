@@ -8,7 +8,8 @@ from hub.broker import wait_for
 from hub.journal import DeliveryState
 from monitoring.console import accounts, audit, sessions
 from monitoring.console.audit import Action
-from tests.test_console_pages import PASSWORDS, csrf_of, hub, new_console, park, send  # noqa: F401 - fixtures
+from tests.test_console_pages import (  # noqa: F401 - hub and new_console are fixtures
+    PASSWORDS, console_for, console_server, csrf_of, hub, new_console, park, send)
 
 
 def test_viewer_sees_no_replay_form(hub, new_console):
@@ -84,7 +85,7 @@ def test_discard_is_audited_with_its_reason(hub, new_console):
     assert (entry.operator, entry.reason) == ("olga", "permit withdrawn")
 
 
-def test_replaying_a_delivered_delivery_changes_nothing(hub, new_console):
+def test_replay_of_delivered_changes_nothing(hub, new_console):
     message_id = send(hub)
     delivery_id = hub.journal.get_message(message_id).deliveries[0].delivery_id
     console = new_console("olga")
@@ -123,7 +124,7 @@ def test_bulk_replay_of_all_shown(hub, new_console):
     assert entry.reason == "resend"
 
 
-def test_bulk_replay_without_selection_is_refused(new_console):
+def test_bulk_replay_without_selection_is_rejected(new_console):
     console = new_console("olga")
 
     response = console.post("/parked/replay", {"csrf_token": console.csrf(), "reason": "resend", "scope": "selected"})
@@ -132,7 +133,7 @@ def test_bulk_replay_without_selection_is_refused(new_console):
     assert "no delivery was selected" in response.text
 
 
-def test_post_without_csrf_token_is_refused(hub, new_console):
+def test_post_without_csrf_token_is_rejected(hub, new_console):
     delivery_id = park(hub)
     console = new_console("olga")
 
@@ -143,7 +144,7 @@ def test_post_without_csrf_token_is_refused(hub, new_console):
     assert hub.journal.get_delivery(delivery_id).state == DeliveryState.PARKED
 
 
-def test_csrf_token_of_another_session_is_refused(hub, new_console):
+def test_csrf_token_of_another_session_is_rejected(hub, new_console):
     delivery_id = park(hub)
     other = new_console("olga").csrf()
     console = new_console("olga")
@@ -162,7 +163,7 @@ def test_sign_in_form_needs_its_csrf_token(new_console):
     assert response.status_code == 403
 
 
-def test_wrong_password_is_refused_and_audited(hub, new_console):
+def test_wrong_password_is_rejected_and_audited(hub, new_console):
     console = new_console()
     csrf = csrf_of(console.get("/sign-in").text)
 
@@ -268,16 +269,16 @@ def test_operator_changes_own_password(hub, new_console):
     assert accounts.authenticate(hub.journal, "olga", PASSWORDS["olga"]) is None
 
 
-def test_first_admin_password_file_goes_once_the_password_is_changed(make_hub):
-    from tests.test_console_pages import console_for
-
+def test_first_admin_file_removed_after_password_change(make_hub):
     hub = make_hub()
     path = accounts.ensure_first_admin(hub)
-    console = console_for(hub)
-    csrf = csrf_of(console.get("/sign-in").text)
-    console.post("/sign-in", {"csrf_token": csrf, "name": "admin", "password": path.read_text().strip()})
+    password = path.read_text().strip()
 
-    console.post("/account/password", {"csrf_token": console.csrf(), "current": path.read_text().strip(),
-                                       "new": "a-new-password-2", "again": "a-new-password-2"})
+    with console_server(hub) as url, console_for(hub, url) as console:
+        csrf = csrf_of(console.get("/sign-in").text)
+        console.post("/sign-in", {"csrf_token": csrf, "name": "admin", "password": password})
+        console.post("/account/password", {"csrf_token": console.csrf(), "current": password,
+                                           "new": "a-new-password-2", "again": "a-new-password-2"})
 
     assert not path.exists()
+    assert accounts.authenticate(hub.journal, "admin", "a-new-password-2") is not None

@@ -41,7 +41,7 @@ FIRST_ADMIN_PASSWORD_FILE = "console-admin-password"
 
 
 class Role(str, Enum):
-    """What an operator may do; each role has every right of the roles before it."""
+    """Permission level of an operator; each role has every right of the roles before it."""
 
     VIEWER = "viewer"
     OPERATOR = "operator"
@@ -53,7 +53,7 @@ class Role(str, Enum):
 
 
 class AccountError(HubError, ValueError):
-    """An account change was refused; the message names the account and the reason."""
+    """An account change was rejected; the message names the account and the reason."""
 
 
 @dataclass(frozen=True)
@@ -150,7 +150,10 @@ def set_password(journal: Journal, name: str, password: str, *, actor: str) -> N
 
 @functools.cache
 def _unknown_user_hash() -> str:
-    """A hash checked when the name is unknown, so a wrong name takes as long as a wrong password."""
+    """Hash a random password once, to check against when the name is unknown.
+
+    A wrong name then takes as long as a wrong password, so response times do not reveal names.
+    """
     return passwords.hash_password(secrets.token_urlsafe(16))
 
 
@@ -228,17 +231,17 @@ def register(commands: argparse._SubParsersAction) -> None:
     listing = actions.add_parser("list", help="every operator with role and state")
     disable = actions.add_parser("disable", help="stop an operator from signing in")
     enable = actions.add_parser("enable", help="let a disabled operator sign in again")
-    set_pw = actions.add_parser("set-password", help="give an operator a new password")
-    for sub in (add, set_pw):
-        sub.add_argument("--password-env", metavar="VARIABLE",
-                         help="read the password from this environment variable instead of asking")
-    for sub in (disable, enable, set_pw):
-        sub.add_argument("name")
-    for sub in (add, listing, disable, enable, set_pw):
-        sub.add_argument("--config", type=Path, default=None, help="YAML configuration (default: embedded mode)")
-        sub.add_argument("--data-dir", type=Path, default=None,
-                         help="data folder of the embedded mode (default cites-hub-data)")
-        sub.set_defaults(func=cmd_operators)
+    new_password = actions.add_parser("set-password", help="give an operator a new password")
+    for subparser in (add, new_password):
+        subparser.add_argument("--password-env", metavar="VARIABLE",
+                               help="read the password from this environment variable instead of asking")
+    for subparser in (disable, enable, new_password):
+        subparser.add_argument("name")
+    for subparser in (add, listing, disable, enable, new_password):
+        subparser.add_argument("--config", type=Path, default=None, help="YAML configuration (default: embedded mode)")
+        subparser.add_argument("--data-dir", type=Path, default=None,
+                               help="data folder of the embedded mode (default cites-hub-data)")
+        subparser.set_defaults(func=cmd_operators)
 
 
 def cmd_operators(args: argparse.Namespace) -> int:

@@ -57,7 +57,7 @@ def _reason(submission: Submission, doing: str) -> str:
 
 
 def _selection(submission: Submission) -> list[str]:
-    """The deliveries to replay: those ticked, or with ``scope=shown`` every one listed on the page."""
+    """Return the deliveries to replay: those ticked, or with ``scope=shown`` every one listed on the page."""
     field = "shown" if submission.form.get("scope") == "shown" else "delivery_id"
     delivery_ids = [value for value in submission.form.getlist(field) if value]
     if not delivery_ids:

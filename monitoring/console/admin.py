@@ -64,7 +64,7 @@ def add_routes(router: APIRouter, console: Console) -> None:
 
 
 def configuration_text(config: Any) -> str:
-    """The configuration as YAML, with API key hashes counted and every secret hidden."""
+    """Dump the configuration as YAML, with API key hashes counted and every secret hidden."""
     data = config.model_dump(mode="json")
     hidden = partners.hide_secrets(data)
     for section in ("partners", "operators"):

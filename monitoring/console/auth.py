@@ -1,4 +1,4 @@
-"""Who is calling the console and what they may do: sessions, roles, CSRF checks and sign-in throttling.
+"""Access control of the console: sessions, roles, CSRF checks and sign-in throttling.
 
 Pages depend on :meth:`Console.page` and form posts on :meth:`Console.action`, each with the role
 they need. A post must carry the session's CSRF token in the ``csrf_token`` field. The errors
@@ -28,7 +28,7 @@ SIGN_IN_WINDOW_SECONDS = 600
 
 
 class ConsoleError(Exception):
-    """A request the console answers with an error page; ``who`` is set when the caller is known."""
+    """A request the console responds to with an error page; ``who`` is set when the caller is known."""
 
     status = 400
 
@@ -97,7 +97,7 @@ class Submission:
 
 
 class Throttle:
-    """Counts failed sign-ins per client address and refuses more after too many in a window.
+    """Counts failed sign-ins per client address and rejects more after too many in a window.
 
     NOTE: the counts live in this process only; several API processes each keep their own.
     """
@@ -108,7 +108,7 @@ class Throttle:
         self._lock = threading.Lock()
 
     def wait_seconds(self, key: str) -> float:
-        """Seconds until ``key`` may try again; 0 when it may try now."""
+        """Return the seconds until ``key`` may try again; 0 when it may try now."""
         with self._lock:
             failures = self._recent(key)
             if len(failures) < self.max_failures:
@@ -141,13 +141,13 @@ class Console:
     # -- dependencies ---------------------------------------------------------------------------
 
     def page(self, role: Role) -> Callable[[Request], SignedIn]:
-        """A dependency for a page that needs ``role``: returns the caller or raises."""
+        """Build a dependency for a page that needs ``role``: it returns the caller or raises."""
         def signed_in(request: Request) -> SignedIn:
             return self.signed_in(request, role)
         return signed_in
 
     def action(self, role: Role) -> Callable[[Request], Awaitable[Submission]]:
-        """A dependency for a form post that needs ``role`` and the session's CSRF token."""
+        """Build a dependency for a form post that needs ``role`` and the session's CSRF token."""
         async def submission(request: Request) -> Submission:
             form = await read_form(request)
             who = await run_in_threadpool(self.signed_in, request, role)
@@ -211,12 +211,12 @@ async def read_form(request: Request) -> Form:
 
 
 def console_root(request: Request) -> str:
-    """The path the console is mounted at, without a trailing slash (``/console``)."""
+    """Return the path the console is mounted at, without a trailing slash (``/console``)."""
     return request.url_for("console_overview").path.rstrip("/") or "/"
 
 
 def safe_next(request: Request, candidate: str | None) -> str:
-    """``candidate`` when it is a path inside the console, else the overview; no open redirects."""
+    """Return ``candidate`` when it is a path inside the console, else the overview, so no redirect leaves it."""
     root = console_root(request)
     if candidate and candidate.startswith(root + "/") and not candidate.startswith("//") and "\\" not in candidate:
         return candidate

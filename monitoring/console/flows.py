@@ -62,7 +62,7 @@ class LastOutcome:
 
 
 def flows(hub: Any, now: datetime | None = None) -> list[Flow]:
-    """Every configured destination and route, plus any the journal names, with their counts."""
+    """Count each configured destination and route, plus any the journal names, per window."""
     now = now or utcnow()
     table = _configured(hub)
     for window, span in WINDOWS.items():
@@ -124,7 +124,7 @@ def _latencies(journal: Journal, since: datetime) -> dict[tuple[str, str | None]
 
 
 def percentile(values: list[float], rank: float) -> float | None:
-    """The nearest-rank percentile of ``values``; None when there are none."""
+    """Return the nearest-rank percentile of ``values``; None when there are none."""
     if not values:
         return None
     ordered = sorted(values)
@@ -132,12 +132,12 @@ def percentile(values: list[float], rank: float) -> float | None:
 
 
 def last_outcomes(hub: Any) -> list[LastOutcome]:
-    """The newest delivery outcome of each destination the hub delivers to."""
+    """Return the newest delivery outcome of each destination the hub delivers to."""
     return [last_event(hub.journal, destination, OUTCOMES) for destination in destinations(hub)]
 
 
 def last_event(journal: Journal, destination: str, actions: tuple[str, ...]) -> LastOutcome:
-    """The newest event among ``actions`` of any delivery to ``destination``."""
+    """Return the newest event among ``actions`` of any delivery to ``destination``."""
     query = (
         select(events.c.action, events.c.at, deliveries.c.last_error)
         .join(deliveries, deliveries.c.delivery_id == events.c.delivery_id)

@@ -86,7 +86,7 @@ def _message_types() -> list[str]:
 
 
 def _permit_link(permit: str | None) -> tuple[str, str] | None:
-    """The (party, number) path parameters of a permit page, from an envelope's ``PARTY/NUMBER``."""
+    """Split an envelope's ``PARTY/NUMBER`` into the (party, number) path parameters of a permit page."""
     if not permit:
         return None
     party, _, number = permit.partition("/")

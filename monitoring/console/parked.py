@@ -42,7 +42,7 @@ class ParkedRow:
 
 @dataclass
 class BulkResult:
-    """What a bulk replay did: the deliveries replayed and those refused, each with its reason."""
+    """Outcome of a bulk replay: the deliveries replayed and those rejected, each with its reason."""
 
     replayed: list[str] = field(default_factory=list)
     refused: dict[str, str] = field(default_factory=dict)
@@ -50,7 +50,7 @@ class BulkResult:
 
 @dataclass(frozen=True)
 class BatchProgress:
-    """Where the deliveries of one bulk replay are now, counted by state."""
+    """Progress of one bulk replay: its deliveries counted by their current state."""
 
     entry: audit.AuditEntry
     states: dict[str, int]
@@ -65,7 +65,7 @@ class BatchProgress:
 
 
 def parked(journal: Journal, *, destination: str | None = None, page: int = 1) -> tuple[list[ParkedRow], int]:
-    """One page of parked deliveries, newest first, and how many are parked in all."""
+    """Return one page of parked deliveries, newest first, and how many are parked in all."""
     condition = deliveries.c.state == DeliveryState.PARKED
     if destination:
         condition = condition & (deliveries.c.destination == destination)
@@ -106,13 +106,13 @@ def bulk_replay(hub: Any, delivery_ids: list[str], *, operator: str, reason: str
             result.replayed.append(delivery_id)
         except (NotFound, InvalidMessage) as error:
             result.refused[delivery_id] = str(error)
-    log.info("bulk replay by %s: %d replayed, %d refused", operator, len(result.replayed), len(result.refused))
+    log.info("bulk replay by %s: %d replayed, %d rejected", operator, len(result.replayed), len(result.refused))
     return audit.record(hub.journal, operator, Action.BULK_REPLAY, target=f"{len(result.replayed)} deliveries",
                         reason=reason, detail={"delivery_ids": result.replayed, "refused": result.refused})
 
 
 def batch_progress(journal: Journal, audit_id: int) -> BatchProgress | None:
-    """The current states of a bulk replay's deliveries, or None when there is no such batch."""
+    """Count a bulk replay's deliveries by current state; None when there is no such batch."""
     entry = audit.get(journal, audit_id)
     if entry is None or entry.action != Action.BULK_REPLAY:
         return None

@@ -1,8 +1,8 @@
 """Partner profiles as the console shows them: endpoints with credentials hidden, certificates and last contact.
 
-Secrets never reach a page: API keys show as a count of hashes, a password in a URL and any
-option whose name says it is a secret show as ``hidden``; options naming an environment
-variable or a file (``*_env``, ``*_file``) show that name, not its content.
+Secrets never reach a page. API keys show as a count of hashes. A password in a URL, and any
+option whose name marks it as a secret, show as ``hidden``. An option that names an environment
+variable or a file (``*_env``, ``*_file``) shows that name, not its content.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from cryptography import x509
 
+from hub.config import SIMULATOR_URL
 from hub.envelope import utcnow
 from monitoring.console import flows
 from signing.trust import certificate_fingerprint
@@ -53,7 +54,7 @@ class PartnerView:
 
 
 def hide_secrets(value: Any, name: str = "") -> Any:
-    """A copy of a configuration value with every secret replaced by ``hidden``."""
+    """Return a copy of a configuration value with every secret replaced by ``hidden``."""
     if isinstance(value, dict):
         return {key: hide_secrets(item, str(key)) for key, item in value.items()}
     if isinstance(value, list):
@@ -84,7 +85,7 @@ def certificate(role: str, cert: x509.Certificate, fingerprint: str, now: dateti
 
 
 def partner_views(hub: Any) -> list[PartnerView]:
-    """Every configured partner, in name order."""
+    """Build the view of every configured partner, in name order."""
     now = utcnow()
     return [_partner_view(hub, name, partner, now) for name, partner in sorted(hub.config.partners.items())]
 
@@ -95,15 +96,24 @@ def _partner_view(hub: Any, name: str, partner: Any, now: datetime) -> PartnerVi
     return PartnerView(
         name=name, adapter=partner.adapter, party=partner.party, receives=name in hub.adapters,
         may_send=[str(getattr(kind, "value", kind)) for kind in partner.may_send],
-        options=hide_secrets(dict(partner.options)), api_keys=len(partner.api_key_sha256),
+        options=_options(hub, name, partner.options), api_keys=len(partner.api_key_sha256),
         sign_outbound=partner.sign_outbound, verify_inbound=partner.verify_inbound, certificates=certificates,
         fingerprints_without_certificate=bare, last_delivered=delivered,
         last_received=flows.last_received(hub.journal, name) if partner.may_send else None,
     )
 
 
+def _options(hub: Any, name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """Return the partner's options with secrets hidden and a simulator's address filled in."""
+    visible = hide_secrets(dict(options))
+    simulator = getattr(hub, "simulators", {}).get(name)
+    if visible.get("url") == SIMULATOR_URL and getattr(simulator, "running", False):
+        visible["url"] = f"simulator at {simulator.url}"
+    return visible
+
+
 def _trusted(hub: Any, partner: str, now: datetime) -> tuple[list[Certificate], int]:
-    """The partner's pinned and CA certificates, and how many pins are fingerprints alone."""
+    """Return the partner's pinned and CA certificates, and how many pins are fingerprints alone."""
     trust = hub.signatures.trust.get(partner) if hasattr(hub, "signatures") else None
     if trust is None:
         return [], 0

@@ -1,7 +1,7 @@
 """A permit as the standard form of Res. Conf. 12.3 lays it out: boxes 1 to 15.
 
-Boxes 1 to 6 and 13 to 15 describe the document; boxes 7 to 12b repeat for each item (block A,
-B, ...), and box 14 carries the quantity Customs endorsed per item. The permit shown is read from
+Boxes 1 to 6 and 13 to 15 describe the document. Boxes 7 to 12b repeat for each item (block A,
+B, ...), and so does box 14 with the quantity Customs endorsed. The permit shown is read from
 the journaled CITESEPermit bytes with the same mapping the hub validates with.
 """
 
@@ -135,7 +135,7 @@ def footer_boxes(permit: Permit) -> list[Box]:
 
 
 def permit_state(journal: Journal, party: str | None, number: str) -> PermitState | None:
-    """The lifecycle row of the permit and the usage Customs reported, if the journal has them."""
+    """Read the permit's lifecycle row and the usage Customs reported; None when the journal has no row."""
     if party is None:
         return None
     key = and_(permits.c.permit_party == party, permits.c.permit_number == number)

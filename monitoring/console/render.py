@@ -29,7 +29,7 @@ SECURITY_HEADERS = {
 
 
 def format_time(value: datetime | None) -> str:
-    """A date-time in UTC to the second, e.g. ``2026-03-01 12:00:05 UTC``."""
+    """Format a date-time in UTC to the second, e.g. ``2026-03-01 12:00:05 UTC``."""
     if value is None:
         return "–"
     if value.tzinfo is None:
@@ -38,7 +38,7 @@ def format_time(value: datetime | None) -> str:
 
 
 def format_time_ms(value: datetime | None) -> str:
-    """A date-time in UTC to the millisecond, for timelines."""
+    """Format a date-time in UTC to the millisecond, for timelines."""
     if value is None:
         return "–"
     if value.tzinfo is None:
@@ -47,7 +47,7 @@ def format_time_ms(value: datetime | None) -> str:
 
 
 def format_duration(seconds: float | None) -> str:
-    """A duration in the largest unit that keeps it readable: ``850 ms``, ``4.2 s``, ``3 min 5 s``."""
+    """Format a duration in the largest unit that keeps it readable: ``850 ms``, ``4.2 s``, ``3 min 5 s``."""
     if seconds is None:
         return "–"
     if seconds < 1:
@@ -74,7 +74,7 @@ ENVIRONMENT = _environment()
 
 
 def link(request: Request, route: str, query: dict[str, Any] | None = None, /, **path_params: Any) -> str:
-    """The path of a console route by its name, with an optional query string."""
+    """Return the path of a console route by its name, with an optional query string."""
     path = request.url_for(route, **path_params).path
     values = {key: value for key, value in (query or {}).items() if value not in (None, "")}
     return f"{path}?{urlencode(values, doseq=True)}" if values else path

@@ -97,7 +97,7 @@ def _page(value: str) -> int:
 
 
 def search(journal: Journal, query: MessageQuery) -> tuple[list[MessageRow], int]:
-    """One page of matching messages, newest first, and how many match in all."""
+    """Return one page of matching messages, newest first, and how many match in all."""
     condition = and_(true(), *_conditions(query))
     listing = (select(messages.c.message_id, messages.c.received_at, messages.c.message_type, messages.c.permit_party,
                       messages.c.permit_number, messages.c.sender, messages.c.status)
@@ -151,7 +151,7 @@ def _delivery_states(connection: Any, message_ids: list[str]) -> dict[str, list[
 
 
 def message_events(journal: Journal, message_id: str) -> list[TimelineEvent]:
-    """Every event of one message, oldest first."""
+    """Return every event of one message, oldest first."""
     query = select(events).where(events.c.message_id == message_id).order_by(events.c.at, events.c.event_id)
     with journal.engine.connect() as connection:
         rows = connection.execute(query).all()
@@ -161,7 +161,7 @@ def message_events(journal: Journal, message_id: str) -> list[TimelineEvent]:
 
 
 def signer_of(journal: Journal, message_id: str) -> str | None:
-    """The subject of the certificate that signed the message, when its signature was verified."""
+    """Return the subject of the certificate that signed the message, when its signature was verified."""
     with journal.engine.connect() as connection:
         return connection.execute(select(messages.c.signer).where(messages.c.message_id == message_id)).scalar()
 

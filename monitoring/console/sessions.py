@@ -1,7 +1,7 @@
 """Console sessions kept in a cookie signed with HMAC-SHA256.
 
-The cookie holds the operator's name, the CSRF token of the session and when it was issued; no
-role. The role and the disabled flag are read from the journal on every request, so a change to
+The cookie contains the operator's name, the CSRF token of the session and when it was issued,
+but no role. The role and the disabled flag are read from the journal on every request, so a change to
 an account applies at once. The signing key is ``$CITES_HUB_CONSOLE_SECRET`` (every API process
 of a production hub needs the same one), or else a random key kept in ``<data_dir>/console-secret``.
 """
@@ -56,7 +56,7 @@ class Signer:
         return f"{payload}.{self._signature(payload)}"
 
     def loads(self, value: str | None, *, max_age: float) -> dict[str, Any] | None:
-        """The signed data, or None when ``value`` is missing, forged, malformed or older than ``max_age``."""
+        """Return the signed data, or None when ``value`` is missing, forged, malformed or older than ``max_age``."""
         if not value or value.count(".") != 1:
             return None
         payload, signature = value.split(".")
@@ -96,7 +96,7 @@ def load_notice(signer: Signer, value: str | None) -> str | None:
 
 
 def load_secret(data_dir: Path) -> bytes:
-    """The signing key: from the environment, else from the data folder (created 0600 when absent)."""
+    """Read the signing key from the environment, else from the data folder (created 0600 when absent)."""
     from_environment = os.environ.get(SECRET_ENV)
     if from_environment:
         return from_environment.encode("utf-8")

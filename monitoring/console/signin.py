@@ -1,7 +1,7 @@
 """Signing in and out of the console, and changing one's own password.
 
-The sign-in form carries the CSRF token of a session without an operator; a successful sign-in
-replaces that session with a new one (new token), so a token seen before sign-in is worthless after.
+The sign-in form carries the CSRF token of a session without an operator. A successful sign-in
+replaces that session with a new one and a new token, so a token seen before sign-in is useless after it.
 """
 
 from __future__ import annotations

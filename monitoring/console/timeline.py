@@ -55,7 +55,7 @@ class MessageView:
 
 
 def hops(timeline: list[TimelineEvent]) -> list[Hop]:
-    """Each event with the seconds since the previous one and since the first."""
+    """Pair each event with the seconds since the previous one and since the first."""
     result = []
     start: datetime | None = None
     previous: datetime | None = None
