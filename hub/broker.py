@@ -121,7 +121,8 @@ class Broker:
     def declare(self) -> None:
         """Declare every exchange and queue; safe to repeat, and identical in every process."""
         try:
-            with Connection(self.config.url) as connection:
+            with Connection(self.config.url, connect_timeout=10) as connection:
+                connection.ensure_connection(max_retries=3, interval_start=0.5, interval_step=1)
                 channel = connection.default_channel
                 for exchange in self.topology.exchanges():
                     exchange(channel).declare()
