@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Callable
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -24,19 +24,48 @@ def _error(status: int, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse(status_code=status, content={"error": message, **extra})
 
 
+class _Unauthorized(Exception):
+    """No valid API key for the endpoint; answered 401 with the reason."""
+
+
 def create_app(hub: Hub, *, api: bool = True) -> FastAPI:
     """Build the FastAPI application serving ``hub``.
 
     With ``api=False`` (a worker process) it serves only ``/metrics``, ``/healthz`` and ``/readyz``.
     """
     app = FastAPI(title="cites-hub", version=__version__)
+    app.add_exception_handler(_Unauthorized, lambda request, error: _error(401, str(error)))
     _add_operations_routes(app, hub)
     if api:
         _add_api_routes(app, hub)
     return app
 
 
+def _key_checks(hub: Hub) -> tuple[Callable[[Request], str], Callable[[Request], str], Callable[[Request], str]]:
+    """FastAPI dependencies returning the partner, the operator, or either, that owns the request's key."""
+    def partner(request: Request) -> str:
+        try:
+            return hub.authenticate(request.headers.get(API_KEY_HEADER))
+        except AuthenticationError as error:
+            raise _Unauthorized(str(error)) from error
+
+    def operator(request: Request) -> str:
+        try:
+            return hub.authenticate_operator(request.headers.get(API_KEY_HEADER))
+        except AuthenticationError as error:
+            raise _Unauthorized(str(error)) from error
+
+    def anyone(request: Request) -> str:
+        caller = _caller(hub, request)
+        if caller is None:
+            raise _Unauthorized("missing or invalid API key; send a partner's or an operator's key in X-API-Key")
+        return caller
+
+    return partner, operator, anyone
+
+
 def _add_api_routes(app: FastAPI, hub: Hub) -> None:
+    partner, operator, anyone = _key_checks(hub)
 
     @app.post("/api/v1/messages", status_code=202)
     async def post_message(request: Request) -> Response:
@@ -47,51 +76,32 @@ def _add_api_routes(app: FastAPI, hub: Hub) -> None:
         body = await _read_body(request, hub.config.api.max_body_bytes)
         if body is None:
             return _error(413, f"body exceeds {hub.config.api.max_body_bytes} bytes")
-        try:
-            sender = hub.authenticate(request.headers.get(API_KEY_HEADER))
-        except AuthenticationError as error:
-            return _error(401, str(error))
+        sender = partner(request)
         return await run_in_threadpool(_receive, hub, body, message_type, sender, request)
 
-    @app.get("/api/v1/messages/{message_id}")
-    def get_message(message_id: str, request: Request) -> Response:
-        try:
-            hub.authenticate(request.headers.get(API_KEY_HEADER))
-        except AuthenticationError as error:
-            return _error(401, str(error))
+    @app.get("/api/v1/messages/{message_id}", dependencies=[Depends(anyone)])
+    def get_message(message_id: str) -> Response:
         record = hub.journal.get_message(message_id)
         if record is None:
             return _error(404, f"message_id '{message_id}' is not in the journal")
         return JSONResponse(_message_view(record))
 
-    @app.get("/api/v1/permits/{party}/{number}/timeline")
-    def get_timeline(party: str, number: str, request: Request) -> Response:
-        try:
-            hub.authenticate(request.headers.get(API_KEY_HEADER))
-        except AuthenticationError as error:
-            return _error(401, str(error))
+    @app.get("/api/v1/permits/{party}/{number}/timeline", dependencies=[Depends(anyone)])
+    def get_timeline(party: str, number: str) -> Response:
         events = hub.journal.timeline(party, number)
         if not events:
             return _error(404, f"permit {party}/{number} is not in the journal")
         return JSONResponse([{**e.__dict__, "at": e.at.isoformat()} for e in events])
 
-    @app.get("/api/v1/deliveries")
-    def list_deliveries(request: Request, state: str | None = None, destination: str | None = None,
-                        limit: int = 100, offset: int = 0) -> Response:
-        try:
-            hub.authenticate_operator(request.headers.get(API_KEY_HEADER))
-        except AuthenticationError as error:
-            return _error(401, str(error))
+    @app.get("/api/v1/deliveries", dependencies=[Depends(operator)])
+    def list_deliveries(state: str | None = None, destination: str | None = None, limit: int = 100,
+                        offset: int = 0) -> Response:
         records = hub.journal.list_deliveries(state=state, destination=destination, limit=min(limit, 1000),
                                               offset=offset)
         return JSONResponse([_delivery_view(r) for r in records])
 
-    @app.get("/api/v1/deliveries/{delivery_id}")
-    def get_delivery(delivery_id: str, request: Request) -> Response:
-        try:
-            hub.authenticate_operator(request.headers.get(API_KEY_HEADER))
-        except AuthenticationError as error:
-            return _error(401, str(error))
+    @app.get("/api/v1/deliveries/{delivery_id}", dependencies=[Depends(operator)])
+    def get_delivery(delivery_id: str) -> Response:
         record = hub.journal.get_delivery(delivery_id)
         if record is None:
             return _error(404, f"delivery {delivery_id} is not in the journal")
@@ -103,30 +113,24 @@ def _add_api_routes(app: FastAPI, hub: Hub) -> None:
         """Replay or discard a parked delivery; the JSON body gives the reason."""
         if action not in ("replay", "discard"):
             return _error(404, f"unknown action '{action}'; expected replay or discard")
-        try:
-            operator = hub.authenticate_operator(request.headers.get(API_KEY_HEADER))
-        except AuthenticationError as error:
-            return _error(401, str(error))
+        actor = operator(request)
         reason = await _reason(request)
         settle = hub.replay if action == "replay" else hub.discard
         try:
-            record = await run_in_threadpool(settle, delivery_id, actor=operator, reason=reason)
+            record = await run_in_threadpool(settle, delivery_id, actor=actor, reason=reason)
         except NotFound as error:
             return _error(404, str(error))
         except InvalidMessage as error:
             return _error(409 if "only a parked" in str(error) else 400, str(error))
         return JSONResponse(_delivery_view(record))
 
-    @app.get("/api/v1/permits/{party}/{number}/status")
-    def get_permit_status(party: str, number: str, request: Request) -> Response:
+    @app.get("/api/v1/permits/{party}/{number}/status", dependencies=[Depends(anyone)])
+    def get_permit_status(party: str, number: str) -> Response:
         """Is the permit valid now, for what, and what remains of it (for Customs and officers)."""
-        if _caller(hub, request) is None:
-            return _error(401, "missing or invalid API key; send a partner's or an operator's key in X-API-Key")
         status = permit_status(hub.journal, party, number)
         if status is None:
             return _error(404, f"permit {party}/{number} is not in the journal")
         return JSONResponse(status)
-
 
 
 def _add_operations_routes(app: FastAPI, hub: Hub) -> None:
