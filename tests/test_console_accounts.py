@@ -201,3 +201,17 @@ def test_operators_list_and_disable(tmp_path, monkeypatch, capsys):
 
     line = capsys.readouterr().out.strip()
     assert line.split()[:3] == ["ana", "viewer", "disabled"]
+
+
+@pytest.mark.integration
+def test_accounts_and_audit_on_postgresql(make_hub, postgres_url):
+    hub = make_hub(journal_url=postgres_url)
+    accounts.add_operator(hub.journal, "ana", PASSWORD, Role.ADMIN, actor="test")
+    accounts.add_operator(hub.journal, "bob", PASSWORD, Role.VIEWER, actor="ana")
+
+    accounts.set_disabled(hub.journal, "bob", True, actor="ana")
+
+    assert accounts.authenticate(hub.journal, "ana", PASSWORD).role is Role.ADMIN
+    assert accounts.authenticate(hub.journal, "bob", PASSWORD) is None
+    assert [e.action for e in audit.entries(hub.journal)] == [
+        Action.OPERATOR_DISABLED, Action.OPERATOR_ADDED, Action.OPERATOR_ADDED]

@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select, update
 
 from adapters.stub import StubAdapter
@@ -110,3 +111,15 @@ def test_destination_without_deliveries_is_unknown(make_hub):
     outcome = outcome_of(hub)
 
     assert outcome.status == "unknown"
+
+
+@pytest.mark.integration
+def test_counts_and_latency_on_postgresql(make_hub, postgres_url):
+    hub = make_hub(journal_url=postgres_url)
+    send(hub, "FR2026000001")
+
+    counts = flow_of(hub).windows["hour"]
+
+    assert (counts.received, counts.delivered) == (1, 1)
+    assert counts.p95_seconds is not None
+    assert outcome_of(hub).status == "up"
