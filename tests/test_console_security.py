@@ -282,3 +282,24 @@ def test_first_admin_file_removed_after_password_change(make_hub):
 
     assert not path.exists()
     assert accounts.authenticate(hub.journal, "admin", "a-new-password-2") is not None
+
+
+def test_production_without_shared_secret_warns(make_hub, monkeypatch, caplog):
+    from monitoring.console.auth import Console
+
+    hub = make_hub()
+    hub.config.broker.url = "amqp://guest@127.0.0.1:5672/"
+    monkeypatch.delenv(sessions.SECRET_ENV, raising=False)
+
+    Console(hub)
+
+    assert f"{sessions.SECRET_ENV} is not set" in caplog.text
+
+
+def test_session_secret_comes_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv(sessions.SECRET_ENV, "a shared secret of enough length")
+
+    secret = sessions.load_secret(tmp_path)
+
+    assert secret == b"a shared secret of enough length"
+    assert not (tmp_path / sessions.SECRET_FILE).exists()

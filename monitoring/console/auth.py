@@ -8,6 +8,8 @@ below are turned into responses by :class:`monitoring.console.router.ConsoleRout
 from __future__ import annotations
 
 import hmac
+import logging
+import os
 import threading
 import time
 from collections import deque
@@ -21,6 +23,8 @@ from starlette.responses import Response
 
 from monitoring.console import accounts, render, sessions
 from monitoring.console.accounts import Operator, Role
+
+log = logging.getLogger(__name__)
 
 MAX_FORM_BYTES = 256 * 1024
 SIGN_IN_MAX_FAILURES = 10
@@ -135,6 +139,10 @@ class Console:
 
     def __init__(self, hub: Any) -> None:
         self.hub = hub
+        if not hub.config.embedded and not os.environ.get(sessions.SECRET_ENV):
+            log.warning("%s is not set, so console sessions are signed with a key from %s; API processes that "
+                        "do not share that folder will not accept each other's sessions", sessions.SECRET_ENV,
+                        hub.config.data_dir)
         self.signer = sessions.Signer(sessions.load_secret(hub.config.data_dir))
         self.throttle = Throttle()
 
