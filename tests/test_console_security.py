@@ -303,3 +303,18 @@ def test_session_secret_comes_from_the_environment(tmp_path, monkeypatch):
 
     assert secret == b"a shared secret of enough length"
     assert not (tmp_path / sessions.SECRET_FILE).exists()
+
+
+def test_bulk_replay_lists_deliveries_not_replayed(hub, new_console):
+    parked = park(hub)
+    delivered = hub.journal.get_message(send(hub, "FR2026000555")).deliveries[0].delivery_id
+    console = new_console("olga")
+
+    response = console.post("/parked/replay", {"csrf_token": console.csrf(), "reason": "resend",
+                                               "scope": "selected", "delivery_id": [parked, delivered]})
+
+    assert wait_for(lambda: hub.journal.get_delivery(parked).state == DeliveryState.DELIVERED, 10)
+    page = console.get(response.headers["location"].removeprefix("/console")).text
+    assert "1 of 2 delivered" in page
+    assert "1 not replayed" in page
+    assert f"delivery {delivered} is delivered; only a parked delivery can be replayed" in page

@@ -45,7 +45,7 @@ class BulkResult:
     """Outcome of a bulk replay: the deliveries replayed and those rejected, each with its reason."""
 
     replayed: list[str] = field(default_factory=list)
-    refused: dict[str, str] = field(default_factory=dict)
+    rejected: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -57,11 +57,11 @@ class BatchProgress:
     total: int
     delivered: int
     parked_again: int
-    refused: dict[str, str]
+    rejected: dict[str, str]
 
     @property
     def settled(self) -> bool:
-        return sum(self.states.get(state, 0) for state in SETTLED) + len(self.refused) >= self.total
+        return sum(self.states.get(state, 0) for state in SETTLED) + len(self.rejected) >= self.total
 
 
 def parked(journal: Journal, *, destination: str | None = None, page: int = 1) -> tuple[list[ParkedRow], int]:
@@ -105,10 +105,10 @@ def bulk_replay(hub: Any, delivery_ids: list[str], *, operator: str, reason: str
             hub.replay(delivery_id, actor=operator, reason=reason)
             result.replayed.append(delivery_id)
         except (NotFound, InvalidMessage) as error:
-            result.refused[delivery_id] = str(error)
-    log.info("bulk replay by %s: %d replayed, %d rejected", operator, len(result.replayed), len(result.refused))
+            result.rejected[delivery_id] = str(error)
+    log.info("bulk replay by %s: %d replayed, %d rejected", operator, len(result.replayed), len(result.rejected))
     return audit.record(hub.journal, operator, Action.BULK_REPLAY, target=f"{len(result.replayed)} deliveries",
-                        reason=reason, detail={"delivery_ids": result.replayed, "refused": result.refused})
+                        reason=reason, detail={"delivery_ids": result.replayed, "rejected": result.rejected})
 
 
 def batch_progress(journal: Journal, audit_id: int) -> BatchProgress | None:
@@ -117,7 +117,7 @@ def batch_progress(journal: Journal, audit_id: int) -> BatchProgress | None:
     if entry is None or entry.action != Action.BULK_REPLAY:
         return None
     delivery_ids = list(entry.detail.get("delivery_ids", []))
-    refused = dict(entry.detail.get("refused", {}))
+    rejected = dict(entry.detail.get("rejected", {}))
     states: dict[str, int] = {}
     with journal.engine.connect() as connection:
         for start in range(0, len(delivery_ids), 500):
@@ -128,8 +128,8 @@ def batch_progress(journal: Journal, audit_id: int) -> BatchProgress | None:
                 states[state] = states.get(state, 0) + count
     delivered = sum(states.get(state, 0) for state in
                     (DeliveryState.DELIVERED, DeliveryState.DELIVERED_WITH_WARNINGS, DeliveryState.ACKNOWLEDGED))
-    return BatchProgress(entry, states, len(delivery_ids) + len(refused), delivered,
-                         states.get(DeliveryState.PARKED, 0), refused)
+    return BatchProgress(entry, states, len(delivery_ids) + len(rejected), delivered,
+                         states.get(DeliveryState.PARKED, 0), rejected)
 
 
 def _utc(value: datetime) -> datetime:

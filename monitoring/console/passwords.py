@@ -50,7 +50,7 @@ def verify_password(password: str, stored: str) -> bool:
 
 def _scrypt(password: str, salt: bytes, cost: int, block_size: int, parallelism: int,
             length: int = HASH_BYTES) -> bytes:
-    # maxmem must cover 128 * N * r bytes plus a margin, or OpenSSL refuses the parameters.
+    # maxmem must cover 128 * N * r bytes plus a margin, or OpenSSL rejects the parameters.
     return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=cost, r=block_size,
                           p=parallelism, maxmem=256 * cost * block_size, dklen=length)
 
