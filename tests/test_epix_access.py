@@ -45,7 +45,7 @@ def test_blanket_operation_admits_any_party(access):
     assert (rule.country, rule.partner) == ("XD", "epix")
 
 
-def test_operation_not_granted_is_refused_listing_the_granted_ones(access):
+def test_operation_not_granted_is_rejected(access):
     with pytest.raises(EpixFault, match="may call: ServiceState") as caught:
         access.check("XC", Operation.GET_FINAL)
 
@@ -57,6 +57,6 @@ def test_unknown_operation_in_the_config_is_rejected():
         AccessList.from_config({"callers": {"XB": {"operations": ["GetEverything"]}}}, default_partner="epix")
 
 
-def test_caller_that_is_not_an_iso_code_is_rejected():
+def test_caller_not_iso_code_is_rejected():
     with pytest.raises(ConfigError, match="'France'"):
         AccessList.from_config({"callers": {"France": {}}}, default_partner="epix")

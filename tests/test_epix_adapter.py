@@ -46,7 +46,7 @@ def partner(tls):
 
 
 class Submitted:
-    """A stand-in for the hub's ingress: keeps what the adapter submits and answers accepted or rejected."""
+    """A stand-in for the hub's ingress: keeps what the adapter submits and returns accepted or rejected."""
 
     def __init__(self, status="accepted", findings=()):
         self.calls = []
@@ -98,7 +98,7 @@ def deliver(adapter, job):
 # -- options ---------------------------------------------------------------------------------------
 
 
-def test_url_without_certificate_is_rejected_naming_what_is_missing(tls):
+def test_url_without_certificate_is_rejected(tls):
     with pytest.raises(ConfigError, match="missing: cert, key, ca"):
         EpixAdapter("epix", {"url": "https://127.0.0.1:9/cites-data-exchange/v2"})
 
@@ -146,7 +146,7 @@ def test_request_document_is_sent_unchanged(make_adapter):
     assert outbound.body == job.payload
 
 
-def test_payload_that_is_not_a_request_document_is_permanent(make_adapter):
+def test_foreign_payload_is_permanent(make_adapter):
     job = make_job(citesepermit.to_xml(make_permit()), MessageType.PERMIT_REQUESTED, destination="epix")
 
     with pytest.raises(PermanentDeliveryError, match="not a valid request document"):
@@ -156,7 +156,7 @@ def test_payload_that_is_not_a_request_document_is_permanent(make_adapter):
 # -- fetching a permit ------------------------------------------------------------------------------
 
 
-def test_fetched_permit_is_submitted_as_issued_by_the_partys_partner(make_adapter):
+def test_fetched_permit_is_submitted_as_issued(make_adapter):
     submit = Submitted()
     adapter = make_adapter(submit, party_partners={"FR": "party-fr"})
     job = request_job()

@@ -150,7 +150,7 @@ def test_unknown_client_fault_is_permanent(client, partner):
     assert caught.value.transient is False
 
 
-def test_unsigned_fault_answering_a_signed_request_is_a_partner_fault(client, partner, tmp_path):
+def test_unsigned_fault_to_signed_request(client, partner, tmp_path):
     keys = KeyStore()
     keys.add("XB", *new_key_pair("XB", tmp_path / "keys"))
     confirmation = QuantitiesConfirmation(FR_PERMIT, (Position("A", Decimal("12")),))
@@ -175,7 +175,7 @@ def test_partner_down_is_transient(client, partner):
         client.get_certificate(FR_PERMIT)
 
 
-def test_partner_up_again_answers_the_retry(client, partner):
+def test_partner_up_again_serves_the_retry(client, partner):
     partner.fail_next(1, 502)
     with pytest.raises(TransientDeliveryError):
         client.get_certificate(FR_PERMIT)
@@ -196,7 +196,7 @@ def test_slow_partner_times_out_promptly(client, partner):
     partner.delay_seconds = TIMEOUT_SECONDS + 2 * MARGIN_SECONDS
 
     started = time.monotonic()
-    with pytest.raises(TransientDeliveryError, match="did not answer within 0.5 s"):
+    with pytest.raises(TransientDeliveryError, match="no response within 0.5 s"):
         client.get_certificate(FR_PERMIT)
 
     assert time.monotonic() - started < TIMEOUT_SECONDS + MARGIN_SECONDS
@@ -232,7 +232,7 @@ def test_oversized_response_is_rejected_unread(tls, partner):
     small.close()
 
 
-def test_server_certificate_from_another_ca_is_refused(tls, partner, tmp_path):
+def test_server_certificate_from_another_ca_is_rejected(tls, partner, tmp_path):
     other = loopback_certificates(tmp_path / "other", parties=("XB",))
     identity = TlsIdentity(cert=tls.parties["XB"].cert, key=tls.parties["XB"].key, ca=other.ca)
     client = EpixClient(partner.url, identity, timeout_seconds=5)
@@ -245,7 +245,7 @@ def test_server_certificate_from_another_ca_is_refused(tls, partner, tmp_path):
 # -- configuration ----------------------------------------------------------------------------------
 
 
-def test_plain_http_url_is_refused(tls):
+def test_plain_http_url_is_rejected(tls):
     identity = TlsIdentity(cert=tls.parties["XB"].cert, key=tls.parties["XB"].key, ca=tls.ca)
 
     with pytest.raises(ConfigError, match="https://"):

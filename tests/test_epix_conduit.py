@@ -116,7 +116,7 @@ def test_callee_down_is_adapter_not_available(tls, conduit):
     assert caught.value.transient is True
 
 
-def test_callee_that_ignores_the_subject_header_sees_no_party(tls):
+def test_callee_without_subject_header_sees_no_party(tls):
     service = partner_service(tls, subject_header=False)
     conduit = EpixConduit(cert=tls.server.cert, key=tls.server.key, ca=tls.ca, client_cert=tls.conduit.cert,
                           client_key=tls.conduit.key)

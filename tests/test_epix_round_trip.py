@@ -1,7 +1,7 @@
 """Two hubs exchange one permit through the EPIX conduit simulator, over real SOAP and mutual TLS on loopback.
 
 Hub A is the exporting Party XA: it issues the permit, Customs endorses it, and A's national
-service answers on its own TLS port. Hub B is the importing Party XB: its permit store asks for
+service listens on its own TLS port. Hub B is the importing Party XB: its permit store requests
 the final certificate and later confirms the quantities inspected. Every call goes
 B → conduit → A. Both Parties sign: A signs the permits it serves to XB, B signs its requests,
 and each verifies the other with its pinned signing certificate.

@@ -1,4 +1,4 @@
-"""Our national EPIX service answering from a hub's journal, called by our client over mutual TLS on loopback."""
+"""Our national EPIX service serving a hub's journal, called by our client over mutual TLS on loopback."""
 
 from __future__ import annotations
 
@@ -188,7 +188,7 @@ def post(tls, url, body, action, party="XB"):
 # -- certificates ---------------------------------------------------------------------------------
 
 
-def test_permit_with_security_stamp_is_served_with_its_token(service, tls):
+def test_stamped_permit_served_with_token(service, tls):
     hub, url = service
     seed(hub, citesepermit.to_xml(xa_permit()))
 
@@ -271,7 +271,7 @@ def test_permit_of_another_party_is_callee_not_found(service, tls):
     assert code == FaultCode.CALLEE_NOT_FOUND.value
 
 
-def test_served_permit_is_signed_for_a_partner_that_signs(make_service, tls, signing):
+def test_served_permit_signed_for_signing_partner(make_service, tls, signing):
     hub, url = make_service(party_xb={"sign_outbound": True})
     seed(hub, citesepermit.to_xml(xa_permit()))
     trust = TrustStore()
@@ -301,7 +301,7 @@ def test_journaled_signed_permit_is_served_as_received(make_service, tls, signin
 # -- access -----------------------------------------------------------------------------------------
 
 
-def test_caller_not_in_the_access_list_is_caller_not_found(service, tls):
+def test_unlisted_caller_is_caller_not_found(service, tls):
     hub, url = service
     seed(hub, citesepermit.to_xml(xa_permit()))
 
@@ -312,7 +312,7 @@ def test_caller_not_in_the_access_list_is_caller_not_found(service, tls):
     assert caught.value.transient is False
 
 
-def test_operation_not_granted_is_refused(service, tls):
+def test_operation_not_granted_is_rejected(service, tls):
     hub, url = service
     seed(hub, citesepermit.to_xml(xa_permit()))
 
@@ -396,7 +396,7 @@ def test_confirmed_quantities_are_journaled_from_the_callers_partner(service, tl
     assert hub.journal.permit_state("XA", NUMBER) == "quantities_confirmed"
 
 
-def test_repeated_confirmation_with_its_message_id_is_recorded_once(service, tls):
+def test_repeated_confirmation_recorded_once(service, tls):
     hub, url = service
     seed(hub, citesepermit.to_xml(xa_permit()))
     confirmation = QuantitiesConfirmation(PermitReference("XA", NUMBER, TOKEN), (Position("B", Decimal("3")),))
@@ -423,7 +423,7 @@ def test_unknown_position_is_rejected(service, tls):
     assert caught.value.code == FaultCode.UNKNOWN_POSITION.value
 
 
-def test_unsigned_confirmation_is_refused_when_the_caller_must_sign(make_service, tls, signing):
+def test_unsigned_confirmation_is_rejected_when_required(make_service, tls, signing):
     hub, url = make_service(party_xb={"verify_inbound": True, "trust": {"certificates": [str(signing["XB"][1])]}})
     seed(hub, citesepermit.to_xml(xa_permit()))
     confirmation = QuantitiesConfirmation(PermitReference("XA", NUMBER, TOKEN), (Position("A", Decimal("1")),))

@@ -10,7 +10,7 @@ Parts:
     ``adapter``       :class:`EpixAdapter`: sends ``permit.requested`` (fetch a permit, then hand it to
                       the ingress) and ``permit.quantities_confirmed`` (ConfirmQuantities)
     ``client``        :class:`EpixClient`: zeep over mutual TLS, WSDL from the local file only
-    ``service``       :func:`create_service`: our national service, answering from the journal
+    ``service``       :func:`create_service`: our national service, serving permits from the journal
     ``access``        :class:`AccessList`: which calling Parties may call which operations
     ``tls``           :func:`serve_tls`: uvicorn requiring client certificates; the caller's country
     ``documents``     the request and confirmation documents that the hub's messages carry

@@ -1,10 +1,11 @@
 """The access list of our national CITES service: which calling Parties may call which operations.
 
 A caller is the Party named by the country (``C=``) of its TLS client certificate. Each listed
-Party gets its operations and the partner of the hub configuration that stands for it: the
-sender name its confirmations are journaled under, whose profile says whether it must sign
-and whether what we serve it is signed. ``blanket`` grants operations to every other
-authenticated Party, as EPIX Connect's blanket permission does, under ``default_partner``.
+Party gets its operations and the partner of the hub configuration that represents it. Its
+confirmations are journaled with that partner as sender, and that partner's profile decides
+whether the Party must sign its requests and whether the permits served to it are signed.
+``blanket`` grants operations to every other authenticated Party, as EPIX Connect's blanket
+permission does, under ``default_partner``.
 
 An unknown Party gets the fault ``CallerNotFound``; a known Party calling an operation it was
 not granted gets ``OperationNotAllowed``.
@@ -27,7 +28,7 @@ _COUNTRY = re.compile(r"^[A-Z]{2}$")
 
 @dataclass(frozen=True)
 class CallerRule:
-    """What one calling Party may do, and the partner that stands for it in the hub's configuration."""
+    """The operations one calling Party may call, and the partner that represents it in the hub's configuration."""
 
     country: str
     operations: frozenset[Operation]
@@ -53,7 +54,7 @@ class AccessConfig(BaseModel):
 
 
 class AccessList:
-    """Decides whether a calling Party may call an operation; see the module docstring."""
+    """The rules that decide whether a calling Party may call an operation; see the module docstring."""
 
     def __init__(self, rules: Iterable[CallerRule], *, blanket: Iterable[Operation] = (),
                  default_partner: str | None = None) -> None:
@@ -84,7 +85,7 @@ class AccessList:
 
     @classmethod
     def allow_all(cls, countries: Iterable[str], partner: str) -> "AccessList":
-        """Every operation for each of ``countries``, all under ``partner``."""
+        """Return a list that grants every operation to each of ``countries``, all under ``partner``."""
         return cls([CallerRule(country, frozenset(Operation), partner) for country in countries])
 
     def check(self, country: str, operation: Operation) -> CallerRule:

@@ -3,7 +3,7 @@
 Outbound message types:
 
 - ``permit.requested``, payload a :class:`~adapters.epix.documents.CertificateRequest`: the adapter
-  calls GetNonFinalCitesCertificate (or GetFinalCitesCertificate when the request says ``final``)
+  calls GetNonFinalCitesCertificate (or GetFinalCitesCertificate when the request sets ``final``)
   at the issuing Party, then hands the permit it received to the hub's ingress through
   ``AdapterContext.submit``: as ``permit.issued``, or ``permit.endorsed`` for a final certificate,
   sent by the partner that ``party_partners`` names for that Party (default: this partner). The
@@ -51,7 +51,7 @@ MESSAGE_ID_NAMESPACE = uuid.UUID("6f1c3a52-8a55-4f8e-9c0e-2d6f3a9b7e41")
 
 
 class ServeOptions(BaseModel):
-    """Where and how our national service listens, and who may call it."""
+    """The ``serve`` option: the address, certificates and access list of our national service."""
 
     model_config = ConfigDict(extra="forbid")
 

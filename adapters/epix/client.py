@@ -1,15 +1,16 @@
 """The SOAP client of other Parties' national CITES services, through EPIX Connect or point to point.
 
 :class:`EpixClient` calls the four operations with zeep over TLS with our client certificate.
-The WSDL is always ``schemas/epix/CitesDataExchange_2.wsdl``: the transport refuses to load any
+The WSDL is always ``schemas/epix/CitesDataExchange_2.wsdl``: the transport rejects any
 document that is not a local file of the hub's schema folder. zeep runs with ``strict=True``
 (never lxml's recover mode), no huge trees, no DTD, no entities and no external references.
 
 Every response is read once by the hub's hardened parser; zeep then checks its structure
 against the WSDL. A permit is taken from that parsed tree as its own document, so a signed
-permit keeps what its signature covers. A v1 response (``urn:CitesDataExchange/v1/``, payload
-``CBFShip``), which a Party still on toolkit v1 sends even to a v2 request, is accepted for
-the two certificate operations; its payload is checked by the hub's validation, not by zeep.
+permit keeps what its signature covers. A Party still on toolkit v1 sends a v1 response
+(``urn:CitesDataExchange/v1/``, payload ``CBFShip``) even to a v2 request, so the two
+certificate operations accept it. The hub's validation checks its payload, because the WSDL
+describes v2 only.
 
 Failures become the hub's delivery errors, chained with ``from``:
 
@@ -77,7 +78,7 @@ READ_CHUNK_BYTES = 64 * 1024
 
 
 class PartnerFault(DeliveryError):
-    """A SOAP fault answered by the partner's service or by EPIX Connect; ``code`` is its EPIX code."""
+    """A SOAP fault from the partner's service or from EPIX Connect; ``code`` is its EPIX code."""
 
     def __init__(self, message: str, *, code: str, transient: bool) -> None:
         super().__init__(message, transient=transient)
@@ -194,7 +195,7 @@ class EpixClient:
                                    warnings=tuple(result.Warning or ()))
 
     def service_state(self, party: str) -> ServiceStateReport:
-        """Ask whether the Party's service can answer now."""
+        """Ask whether the Party's service is available now."""
         where = f"{self.system} {Operation.SERVICE_STATE.value} for {party}"
         root, element = self._call(Operation.SERVICE_STATE, where, None, IsoCountryCode=party)
         result = self._check_structure(Operation.SERVICE_STATE, root, element, where)
@@ -217,7 +218,7 @@ class EpixClient:
             raise PermanentDeliveryError(f"{where}: TLS handshake with {self.url} failed: {error}; check the "
                                          "cert, key and ca options") from error
         except requests.exceptions.Timeout as error:
-            raise TransientDeliveryError(f"{where}: {self.url} did not answer within "
+            raise TransientDeliveryError(f"{where}: {self.url} timed out: no response within "
                                          f"{self.timeout_seconds:g} s") from error
         except requests.exceptions.RequestException as error:
             raise TransientDeliveryError(f"{where}: request to {self.url} failed: {error}") from error
@@ -356,7 +357,7 @@ class BoundedResponse:
 class LocalSchemaTransport(Transport):
     """A zeep transport that loads schemas from the hub's schema folder only, and bounds every response.
 
-    ``load`` refuses URLs and paths outside the folder. ``post`` reads the response within
+    ``load`` rejects URLs and paths outside the folder. ``post`` reads the response within
     ``timeout_seconds`` in total, and no more than ``max_response_bytes``.
     """
 

@@ -6,10 +6,11 @@ has one. ``permit.quantities_confirmed`` has a :class:`QuantitiesConfirmation`: 
 inspected on import for each position (block letter) of that permit.
 
 Both identify the permit the way the permit itself does, in the RABIE aggregates of
-CITESEPermit v2: ``HeaderExchangedDocument/ID`` is the permit number (box 1), and the first
-signatory (type A, the Management Authority) carries the token as its ``ID`` (the security stamp
-number, box 5b) and the issuing Party as ``ProviderTradeParty/PostalTradeAddress/CountryID``.
-So the hub's journal files these documents under the permit they are about, as it does permits.
+CITESEPermit v2. ``HeaderExchangedDocument/ID`` is the permit number (box 1). The first
+signatory (type A, the Management Authority) carries the token as its ``ID``, which is the
+security stamp number of box 5b, and the issuing Party as
+``ProviderTradeParty/PostalTradeAddress/CountryID``. So the hub's journal files these documents
+under the permit they are about, as it does permits.
 
 Both are our design (namespace :data:`NAMESPACE`), not part of any CITES standard.
 """
@@ -50,7 +51,7 @@ class PermitReference:
 
 @dataclass(frozen=True)
 class CertificateRequest:
-    """Fetch a permit from the Party that issued it; ``final`` asks for it after export endorsement."""
+    """A request to fetch a permit from the Party that issued it; ``final`` requests it after export endorsement."""
 
     permit: PermitReference
     final: bool = False

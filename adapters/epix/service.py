@@ -1,6 +1,6 @@
 """Our Party's national CITES data-exchange service, the one EPIX Connect calls: SOAP 1.1 over mutual TLS.
 
-:func:`create_service` returns a FastAPI application that answers the four operations of
+:func:`create_service` returns a FastAPI application that serves the four operations of
 ``schemas/epix/CitesDataExchange_2.wsdl`` at :data:`SERVICE_PATH` from the hub's journal:
 
 - GetNonFinalCitesCertificate: the latest accepted ``permit.issued`` or ``permit.amended`` of the permit;
@@ -8,15 +8,15 @@
   or the fault ``CertificateMissing`` while no endorsement is journaled;
 - ConfirmQuantities: a ``permit.quantities_confirmed`` message handed to the hub's ingress, under
   the partner that the access list names for the caller;
-- ServiceState: ``available`` while the journal answers.
+- ServiceState: ``available`` while the journal is reachable.
 
 Requests are parsed with the hub's hardened parser only. The caller's Party comes from its TLS
 client certificate (see ``adapters.epix.tls``) and must be admitted by the
 :class:`~adapters.epix.access.AccessList`. A permit protected by a security stamp (box 5b) is
 served only to a caller that gives it as ``TokenId``. Permits that are cancelled or replaced are
-not served. Unsigned permits are served with an unqualified root, as in exchanged responses,
-and signed with our Party's key when the caller's partner profile sets ``sign_outbound``; a
-permit that was journaled signed is served as the exact bytes received.
+not served. Unsigned permits are served with an unqualified root, as in exchanged responses.
+They are signed with our Party's key when the caller's partner profile sets ``sign_outbound``.
+A permit that was journaled signed is served as the exact bytes received.
 
 A caller whose partner profile sets ``verify_inbound`` must send its request document, signed,
 in the ``SignedDocument`` SOAP header; for ConfirmQuantities that document is what the journal keeps.
@@ -89,7 +89,7 @@ class StoredCertificate:
 
 @dataclass(frozen=True)
 class ConfirmationResult:
-    """What the store made of a quantities confirmation: status, its message id and warnings."""
+    """The store's outcome of a quantities confirmation: status, its message id and warnings."""
 
     status: str
     message_id: str | None = None
@@ -97,7 +97,7 @@ class ConfirmationResult:
 
 
 class PermitStore(Protocol):
-    """Where the service reads permits and records confirmations: the hub's journal, or a simulator's memory."""
+    """The source of the service's permits and the record of confirmations: the hub's journal, or a simulator's memory."""
 
     party: str
 
@@ -105,10 +105,10 @@ class PermitStore(Protocol):
         """Return the permit as issued, or its final form; EpixFault when there is none to serve."""
 
     def outgoing(self, stored: StoredCertificate, partner: str) -> bytes:
-        """Return the document to put in the response for a caller that ``partner`` stands for."""
+        """Return the document to put in the response for a caller that ``partner`` represents."""
 
     def requires_signature(self, partner: str) -> bool:
-        """Tell whether callers that ``partner`` stands for must sign their request documents."""
+        """Tell whether callers that ``partner`` represents must sign their request documents."""
 
     def check_signature(self, partner: str, document: bytes) -> None:
         """Raise EpixFault unless ``document`` carries a signature that ``partner``'s trust accepts."""
@@ -118,7 +118,7 @@ class PermitStore(Protocol):
         """Record a quantities confirmation from ``partner``; EpixFault when it is rejected."""
 
     def available(self) -> bool:
-        """Tell whether the store can answer now."""
+        """Tell whether the store is available now."""
 
 
 @dataclass(frozen=True)
@@ -139,12 +139,12 @@ class Call:
 
 
 def create_service(hub: "Hub", access: AccessList, *, subject_header: SubjectHeader | None = None) -> FastAPI:
-    """Return the service answering from ``hub``'s journal, for the callers ``access`` admits."""
+    """Return the service that reads ``hub``'s journal, for the callers that ``access`` admits."""
     return create_app(JournalPermitStore(hub), access, subject_header=subject_header)
 
 
 def create_app(store: PermitStore, access: AccessList, *, subject_header: SubjectHeader | None = None) -> FastAPI:
-    """Return the service answering from ``store``; ``subject_header`` enables a proxy's subject header."""
+    """Return the service that reads ``store``; ``subject_header`` enables a proxy's subject header."""
     app = FastAPI(title="CITES data exchange", docs_url=None, redoc_url=None, openapi_url=None)
     service = NationalService(store, access)
 
@@ -175,18 +175,21 @@ async def _read_limited(request: Request) -> bytes | None:
 
 
 class NationalService:
-    """The operations of the service over a :class:`PermitStore`; :meth:`respond` never raises for a bad request."""
+    """The operations of the service over a :class:`PermitStore`.
+
+    :meth:`respond` turns every EPIX fault and journal failure into a SOAP fault response.
+    """
 
     def __init__(self, store: PermitStore, access: AccessList) -> None:
         self.store = store
         self.access = access
 
     def respond(self, body: bytes | None, country: str | None, soap_action: str | None) -> tuple[int, bytes]:
-        """Return the HTTP status and SOAP envelope answering one request."""
+        """Return the HTTP status and the SOAP envelope of the response to one request."""
         call = None
         try:
             call = self._read_call(body, country, soap_action)
-            answer = self._dispatch(call)
+            response = self._dispatch(call)
         except EpixFault as fault:
             _log_call(call, country, f"fault {fault.code.value}", fault.reason)
             return 500, fault_envelope(fault)
@@ -195,8 +198,8 @@ class NationalService:
             fault = EpixFault(FaultCode.ADAPTER_NOT_AVAILABLE, "the permit journal of this service is unavailable; "
                                                               "try again later")
             return 500, fault_envelope(fault)
-        _log_call(call, country, "answered", None)
-        return 200, answer
+        _log_call(call, country, "served", None)
+        return 200, response
 
     # -- reading the request ---------------------------------------------------------------------
 
@@ -230,7 +233,7 @@ class NationalService:
                                                        "expected the permit number")
         if call.party != self.store.party:
             raise EpixFault(FaultCode.CALLEE_NOT_FOUND, f"IsoCountryCode '{call.party}' is not the Party of this "
-                                                        f"service; this service answers for {self.store.party} only")
+                                                        f"service; this service serves {self.store.party} only")
 
     # -- operations ------------------------------------------------------------------------------
 
@@ -269,7 +272,7 @@ class NationalService:
     def _service_state(self, call: Call) -> bytes:
         if call.party and call.party != self.store.party:
             raise EpixFault(FaultCode.CALLEE_NOT_FOUND, f"IsoCountryCode '{call.party}' is not the Party of this "
-                                                        f"service; this service answers for {self.store.party} only")
+                                                        f"service; this service serves {self.store.party} only")
         envelope, body = new_envelope()
         response = etree.SubElement(body, qualified(call.operation.response_element))
         add_leaf(response, "State", "available" if self.store.available() else "unavailable")
@@ -318,7 +321,7 @@ def _check_soap_action(soap_action: str | None, operation: Operation) -> None:
 
 
 def _check_token(call: Call, permit: Permit) -> None:
-    """A permit with a security stamp (box 5b) is served only to a caller that gives it as TokenId."""
+    """Raise InvalidTokenId unless the caller gives the permit's security stamp (box 5b), when it has one, as TokenId."""
     expected = permit.security_stamp
     if not expected:
         return

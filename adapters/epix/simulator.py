@@ -1,16 +1,16 @@
 """Loopback stand-ins for EPIX: the conduit between Parties, and a partner Party's national service.
 
-:class:`EpixConduit` behaves as EPIX Connect does: it takes the calling Party from the ``C=`` of
-the caller's TLS client certificate, checks that the caller is a registered Management
+:class:`EpixConduit` behaves as EPIX Connect does. It takes the calling Party from the ``C=``
+of the caller's TLS client certificate. It checks that the caller is a registered Management
 Authority, that the Party named by ``IsoCountryCode`` has a service, and that the caller may
-call it; then it forwards the request to that service with its own client certificate and the
+call it. Then it forwards the request to that service with its own client certificate and the
 caller's subject in ``X-SSL-CLIENT-S-DN``, and passes the response back unchanged. Its own faults
 are written as EPIX Connect writes them: faultcode ``soap:Server`` and the bare code
 (``CertificateMissing``, ``CallerNotFound``, ``CalleeNotFound``, ``AdapterNotAvailable``) as the
 faultstring.
 
 :class:`PartnerService` is a minimal national service of another Party: the service of
-``adapters.epix.service`` answering from permits kept in memory, with faults to inject (a delay,
+``adapters.epix.service`` serving permits kept in memory, with faults to inject (a delay,
 an HTTP error, a raw response).
 
 Both serve over mutual TLS on 127.0.0.1 with certificates of the tests' own CA
@@ -70,7 +70,7 @@ _DN_ORDER = ("C", "ST", "L", "O", "OU", "CN")
 
 @dataclass(frozen=True)
 class ConduitCall:
-    """One request the conduit handled: who called whom, and the status it answered."""
+    """One request the conduit handled: the caller, the callee, the operation and the response status."""
 
     caller: str | None
     callee: str | None
@@ -158,13 +158,14 @@ class EpixConduit:
             operation, callee = _operation_and_callee(body)
             member = self._check(caller, callee)
         except EpixFault as fault:
+            log.info("EPIX conduit: call from %s: fault %s: %s", caller or "-", fault.code.value, fault.reason)
             self._record(ConduitCall(caller, None, None, 500, fault.code.value))
             return _epix_fault(fault.code)
 
         try:
             response = await self._post(member.url or "", request, body, subject)
         except httpx.HTTPError as error:
-            log.debug("EPIX conduit: national service of %s failed: %s", callee, error)
+            log.info("EPIX conduit: call from %s: the national service of %s failed: %s", caller, callee, error)
             self._record(ConduitCall(caller, callee, operation, 500, FaultCode.ADAPTER_NOT_AVAILABLE.value))
             return _epix_fault(FaultCode.ADAPTER_NOT_AVAILABLE)
         self._record(ConduitCall(caller, callee, operation, response.status_code))
@@ -208,7 +209,7 @@ def _operation_and_callee(body: bytes) -> tuple[str, str | None]:
 
 
 def _epix_fault(code: FaultCode) -> Response:
-    """A fault as EPIX Connect writes it: soap:Server, and the bare code as the faultstring."""
+    """Return a fault as EPIX Connect writes it: soap:Server, and the bare code as the faultstring."""
     envelope, body = new_envelope()
     fault = etree.SubElement(body, qualified("Fault", SOAP_NAMESPACE))
     etree.SubElement(fault, "faultcode").text = "soapenv:Server"
@@ -284,7 +285,7 @@ class _Injected:
 
 
 class PartnerService:
-    """A partner Party's national service on 127.0.0.1 over mutual TLS, answering from :attr:`store`.
+    """A partner Party's national service on 127.0.0.1 over mutual TLS, serving the permits of :attr:`store`.
 
     ``access`` defaults to every operation for every caller. ``subject_header`` enables the
     caller's subject from a proxy, such as :class:`EpixConduit`, whose certificate CN it lists.
@@ -330,11 +331,11 @@ class PartnerService:
         self.stop()
 
     def fail_next(self, count: int = 1, status: int = 503, body: bytes = b"") -> None:
-        """Answer the next ``count`` requests with ``status`` and ``body`` instead of handling them."""
+        """Respond to the next ``count`` requests with ``status`` and ``body`` instead of handling them."""
         self.respond_next(body, status=status, count=count, content_type="text/plain")
 
     def respond_next(self, body: bytes, *, status: int = 200, count: int = 1, content_type: str = CONTENT_TYPE) -> None:
-        """Answer the next ``count`` requests with these raw bytes, e.g. a recorded response or a broken one."""
+        """Respond to the next ``count`` requests with these raw bytes, e.g. a recorded response or a broken one."""
         with self._lock:
             self._injected.extend([_Injected(status, body, content_type)] * count)
 

@@ -3,7 +3,7 @@
 The operations, their request and response elements and SOAP actions follow
 ``schemas/epix/CitesDataExchange_2.wsdl``. Faults carry an EPIX code three ways, so that every
 kind of caller finds it: the faultcode refines ``Client`` or ``Server`` with it
-(``soapenv:Client.CallerNotFound``), the faultstring starts with it, and the detail holds a
+(``soapenv:Client.CallerNotFound``), the faultstring starts with it, and the detail contains a
 ``CitesFault`` element with ``Code`` and ``Reason``. EPIX Connect itself sends the bare code as
 the faultstring, which :func:`read_fault` also understands.
 """
@@ -95,7 +95,7 @@ class FaultCode(str, Enum):
 
 
 class EpixFault(Exception):
-    """A fault this service answers with: its code and a reason for the caller's operators."""
+    """A fault this service responds with: its code and a reason for the caller's operators."""
 
     def __init__(self, code: FaultCode, reason: str) -> None:
         super().__init__(f"{code.value}: {reason}")
