@@ -25,7 +25,7 @@ def _error(status: int, message: str, **extra: Any) -> JSONResponse:
 
 
 class _Unauthorized(Exception):
-    """No valid API key for the endpoint; answered 401 with the reason."""
+    """Error for a request without a valid API key; the API responds 401 with the reason."""
 
 
 def create_app(hub: Hub, *, api: bool = True) -> FastAPI:
@@ -164,7 +164,7 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
 
 
 def _caller(hub: Hub, request: Request) -> str | None:
-    """The partner or operator owning the request's API key, or None."""
+    """Return the partner or operator who owns the request's API key, or None."""
     key = request.headers.get(API_KEY_HEADER)
     for authenticate in (hub.authenticate, hub.authenticate_operator):
         try:

@@ -83,7 +83,7 @@ class Topology:
         return Queue(exchange.name, exchange, durable=True, queue_arguments=arguments)
 
     def delay_exchange(self, seconds: float) -> Exchange:
-        """The exchange of the shortest delay bucket not shorter than ``seconds`` (the longest at most)."""
+        """Return the exchange of the shortest delay bucket of at least ``seconds`` (at most the longest)."""
         bucket = next((b for b in DELAY_BUCKETS_SECONDS if b >= seconds), DELAY_BUCKETS_SECONDS[-1])
         return self.delay_exchanges[bucket]
 
@@ -220,12 +220,12 @@ class Broker:
                 pass
 
     def _safe_url(self) -> str:
-        """The broker URL without its password, for logs."""
+        """Return the broker URL without its password, for logs."""
         return Connection(self.config.url).as_uri(include_password=False)
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
-    """Poll ``condition`` until it holds or ``timeout`` seconds pass; used by tests and the demo."""
+    """Poll ``condition`` until it is true or ``timeout`` seconds pass; used by tests and the demo."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():

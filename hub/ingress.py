@@ -31,7 +31,7 @@ Publish = Callable[[str, bytes, dict[str, str]], None]
 
 @dataclass
 class IngressResult:
-    """What the sender is told: the message id, the status, every finding and the planned deliveries."""
+    """Response to the sender: the message id, the status, every finding and the planned deliveries."""
 
     message_id: str
     correlation_id: str
@@ -71,7 +71,7 @@ class Ingress:
 
     def receive(self, payload: bytes, *, message_type: str, sender: str, channel: str,
                 message_id: str | None = None, correlation_id: str | None = None) -> IngressResult:
-        """Validate, route and journal one message; the result is what the sender is answered."""
+        """Validate, route and journal one message, and return the response for its sender."""
         started = time.perf_counter()
         if message_id:
             _check_message_id(message_id)
@@ -138,11 +138,11 @@ class Ingress:
         self.journal.record_message(envelope, final, status=MessageStatus.ACCEPTED, findings=[], actor=HUB_SENDER)
 
     def final_certificate(self, usage: UsageReport) -> bytes:
-        """The permit as issued, with box 14 filled from every use Customs reported so far."""
+        """Build the permit as issued, with box 14 filled from every use Customs reported so far."""
         message_id = self.journal.permit_message_id(usage.issuing_party, usage.permit_number)
         payload = self.journal.payload_of(message_id) if message_id else None
         if payload is None:
-            raise LookupError(f"the journal holds no CITESEPermit of permit {usage.permit_key}")
+            raise LookupError(f"the journal contains no CITESEPermit of permit {usage.permit_key}")
         permit = read_permit(payload)
         used = self.journal.usage_by_line(usage.issuing_party, usage.permit_number)
         items = [item.model_copy(update={"exported_quantity": Quantity(value=used[item.line_id], unit=item.quantity.unit)})

@@ -62,7 +62,7 @@ class Hub:
         self._threads: list[threading.Thread] = []
 
     def _build_adapters(self) -> dict[str, Adapter]:
-        """One adapter per partner that can receive; partners that only send need none."""
+        """Build one adapter per partner that can receive; partners that only send need none."""
         adapters = {}
         for name, partner in self.config.partners.items():
             adapter_class = registry.load(partner.adapter)
@@ -159,7 +159,7 @@ class Hub:
             return False
 
     def _on_poison_job(self, body: bytes, message: Any) -> None:
-        """A job RabbitMQ redelivered past the delivery limit: park it in the journal, with the reason."""
+        """Park a job that RabbitMQ redelivered past the delivery limit, with the reason."""
         delivery_id = (message.headers or {}).get(DELIVERY_HEADER)
         record = self.journal.get_delivery(delivery_id) if delivery_id else None
         if record is not None and record.state not in DeliveryState.SETTLED:
@@ -171,7 +171,7 @@ class Hub:
         message.ack()
 
     def _on_unroutable(self, body: bytes, message: Any) -> None:
-        """A publish no queue was bound for: counted, logged and noted in the journal; the sweep retries."""
+        """Count, log and journal a publish that no queue was bound for; the sweep retries the delivery."""
         headers = message.headers or {}
         metrics.UNROUTABLE.inc()
         log.error("unroutable message delivery_id=%s destination=%s routing_key=%s",
@@ -265,7 +265,7 @@ class Hub:
             self.broker.publish(Exchange(""), reply_to, json.dumps(answer).encode(), {},
                                 content_type="application/json", correlation_id=properties.get("correlation_id"))
         except BrokerError as error:
-            log.warning("could not answer on reply_to %s: %s", reply_to, error)
+            log.warning("could not send the response to reply_to %s: %s", reply_to, error)
 
     # -- API keys -------------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Verification queries: is permit X of Party Y valid now, for what, and what remains of it.
 
-Answered from the journal alone (the permits and permit_usage tables), so a border officer's
-handheld gets an answer in milliseconds without any partner being reachable.
+The journal alone (the permits and permit_usage tables) provides the response, so a border
+officer's handheld gets it even when no partner is reachable.
 """
 
 from __future__ import annotations

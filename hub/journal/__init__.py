@@ -73,7 +73,7 @@ class PlannedDelivery:
 
 @dataclass
 class RecordOutcome:
-    """What :meth:`Journal.record_message` wrote: the final status, findings and deliveries."""
+    """Result of :meth:`Journal.record_message`: the final status, findings and deliveries."""
 
     written: bool
     status: str
@@ -303,7 +303,7 @@ class Journal:
                                allowed=allowed, used=used, uses=len({r.message_id for r in usage_rows}))
 
     def allowance(self, party: str, number: str) -> PermitAllowance | None:
-        """What the permit allows and what was used of it, for verification queries."""
+        """Return what the permit allows and what was used of it, for verification queries."""
         with self.engine.connect() as connection:
             row = connection.execute(select(permits).where(
                 permits.c.permit_party == party, permits.c.permit_number == number)).first()
@@ -325,7 +325,7 @@ class Journal:
                 permits.c.permit_party == party, permits.c.permit_number == number)).scalar()
 
     def find_same_content(self, sender: str, message_type: str, payload_sha256: str) -> str | None:
-        """The id of an accepted message with the same sender, type and payload, if any."""
+        """Return the id of an accepted message with the same sender, type and payload, if any."""
         with self.engine.connect() as connection:
             return connection.execute(
                 select(messages.c.message_id).where(
@@ -572,7 +572,7 @@ class Journal:
         return [self._message_record(r, []) for r in rows]
 
     def timeline(self, party: str | None, number: str) -> list[TimelineEvent]:
-        """Every event of every message about one permit, oldest first."""
+        """Return every event of every message about one permit, oldest first."""
         condition = events.c.permit_number == number
         if party:
             condition = and_(condition, events.c.permit_party == party)
