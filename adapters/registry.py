@@ -24,6 +24,7 @@ BUILT_IN = {
     "ncen": "adapters.ncen:NcenAdapter",
     "twix": "adapters.twix:TwixAdapter",
     "etis": "adapters.etis:EtisAdapter",
+    "epix": "adapters.epix:EpixAdapter",
 }
 
 

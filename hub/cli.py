@@ -128,7 +128,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     hub = Hub(config)
     workers = args.role in ("all", "worker")
     hub.start(deliver=workers, sweep=workers, amqp_ingress=args.role in ("all", "api"),
-              destinations=args.destination)
+              destinations=args.destination, serve=args.role in ("all", "api"))
     if config.embedded:
         print(f"embedded hub: journal {config.journal_url}; API key of permit-store in "
               f"{api_key_path(config.data_dir, 'permit-store')}", file=sys.stderr)

@@ -65,7 +65,8 @@ def identify_permit(payload: bytes) -> str | None:
 def read_permit(payload: bytes) -> Permit:
     """Map a journaled permit payload (CITESEPermit v2 or CBFShip v1) to the canonical model."""
     root = safexml.parse(payload)
-    if safexml.namespace(root) == cbfship.NAMESPACE:
+    # Inside an EPIX response the root may be unqualified, so its local name tells v1 from v2.
+    if safexml.namespace(root) == cbfship.NAMESPACE or safexml.localname(root) == cbfship.ROOT_NAME:
         return cbfship.from_xml(root)
     return citesepermit.from_xml(root)
 

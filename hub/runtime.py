@@ -20,6 +20,7 @@ from sqlalchemy.exc import DatabaseError
 
 from adapters import registry
 from adapters.base import Adapter, AdapterContext, Direction
+from hub import validation
 from hub.broker import Broker
 from hub.config import SIMULATOR_URL, HubConfig, hash_api_key
 from hub.errors import AuthenticationError, BrokerError, ConfigError, HubError
@@ -74,7 +75,8 @@ class Hub:
             options = dict(partner.options)
             if options.get("url") == SIMULATOR_URL:
                 options["url"] = self._start_simulator(name, adapter_class)
-            context = AdapterContext(logger=logging.getLogger(f"adapters.{adapter_class.name}.{name}"))
+            context = AdapterContext(logger=logging.getLogger(f"adapters.{adapter_class.name}.{name}"),
+                                     submit=self._submit)
             adapters[name] = adapter_class(name, options, context)
         return adapters
 
@@ -91,13 +93,21 @@ class Hub:
     # -- life cycle -----------------------------------------------------------------------------
 
     def start(self, *, deliver: bool = True, sweep: bool = True, amqp_ingress: bool = True,
-              destinations: list[str] | None = None) -> None:
-        """Migrate the journal, declare the topology, then start the requested roles."""
+              destinations: list[str] | None = None, serve: bool = True) -> None:
+        """Migrate the journal, declare the topology, then start the requested roles.
+
+        ``serve`` starts the services that adapters offer to their partners (the EPIX national
+        service); a worker-only process leaves them to the API processes.
+        """
         self.journal.upgrade()
         self.broker.declare()
         self.ensure_api_keys()
+        validation.warm_up()
         for adapter in self.adapters.values():
             adapter.start()
+            start_service = getattr(adapter, "start_service", None)
+            if serve and start_service is not None:
+                start_service(self)  # stopped by adapter.close() in stop()
         if deliver:
             for destination in destinations or list(self.adapters):
                 queue = self.broker.topology.delivery_queues[destination]
@@ -140,6 +150,12 @@ class Hub:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def _submit(self, payload: bytes, message_type: str, sender: str, *, message_id: str | None = None,
+                correlation_id: str | None = None) -> Any:
+        """Hand a payload that an adapter fetched to the ingress, as if ``sender`` had sent it."""
+        return self.ingress.receive(payload, message_type=message_type, sender=sender, channel="adapter",
+                                    message_id=message_id, correlation_id=correlation_id)
 
     # -- retries and broker dead letters -----------------------------------------------------------
 

@@ -6,6 +6,9 @@ access, a size limit and a depth limit. The bytes are never changed; callers kee
 
 from __future__ import annotations
 
+import threading
+from pathlib import Path
+
 from lxml import etree
 
 from hub.errors import UnsafeXML
@@ -78,3 +81,24 @@ def localname(element: etree._Element) -> str:
 def namespace(element: etree._Element) -> str | None:
     """Return the element's namespace URI, or None when it has none."""
     return etree.QName(element).namespace
+
+
+_compiled: dict[str, etree.XMLSchema] = {}
+# libxml2 is not safe when several threads compile schemas at once (a crash was seen under load),
+# so every compilation in the process takes this lock; validation afterwards needs no such lock.
+COMPILE_LOCK = threading.Lock()
+
+
+def compile_schema(location: Path) -> etree.XMLSchema:
+    """Compile the XSD at ``location`` once per process, read with the hardened parser.
+
+    ``xs:import`` and ``xs:include`` resolve against the files beside it; nothing is fetched.
+    """
+    key = str(location)
+    with COMPILE_LOCK:
+        schema = _compiled.get(key)
+        if schema is None:
+            document = parse(Path(location).read_bytes())
+            document.getroottree().docinfo.URL = Path(location).resolve().as_uri()
+            schema = _compiled[key] = etree.XMLSchema(document)
+    return schema

@@ -83,6 +83,14 @@ FORMATS = {
 }
 
 
+def warm_up() -> None:
+    """Compile every schema validation uses, so that no message waits for a compilation."""
+    for permit_format in FORMATS.values():
+        compiled_schema(permit_format.schema_file)
+    seizure_report._schema()
+    usage_report._schema()
+
+
 def validate(data: bytes, message_type: MessageType, species: SpeciesChecker | None = None) -> ValidationResult:
     """Validate a message payload and map it to a Permit.
 
@@ -192,11 +200,7 @@ _SCHEMA_LOCK = threading.Lock()
 @cache
 def compiled_schema(relative: str) -> etree.XMLSchema:
     """Compile the schema file ``relative`` (under ``schemas/``) once per process."""
-    location = schemas.path(relative)
-    document = safexml.parse(location.read_bytes())
-    # The URL lets libxml2 resolve xs:import and xs:include against the files beside it.
-    document.getroottree().docinfo.URL = location.as_uri()
-    return etree.XMLSchema(document)
+    return safexml.compile_schema(schemas.path(relative))
 
 
 def _schema_findings(document: etree._Element, permit_format: PermitFormat) -> list[Finding]:

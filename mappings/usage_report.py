@@ -10,6 +10,7 @@ from threading import Lock
 from lxml import etree
 
 import schemas
+from hub import safexml
 from hub.errors import Finding, InvalidMessage, Severity
 from hub.permit import Quantity
 from hub.usage import UsageLine, UsageReport
@@ -22,7 +23,7 @@ _schema_lock = Lock()  # lxml keeps the error log on the schema object
 
 @cache
 def _schema() -> etree.XMLSchema:
-    return etree.XMLSchema(etree.parse(str(schemas.path(SCHEMA_FILE))))
+    return safexml.compile_schema(schemas.path(SCHEMA_FILE))
 
 
 def check(root: etree._Element) -> tuple[UsageReport | None, list[Finding]]:

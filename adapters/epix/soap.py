@@ -226,7 +226,8 @@ def wsdl_schema() -> etree.XMLSchema:
     schema = copy.deepcopy(wsdl.find("wsdl:types/xs:schema", _WSDL_NAMESPACES))
     # The URL lets libxml2 resolve the import of the CITESEPermit schema against the folder beside it.
     schema.getroottree().docinfo.URL = location.as_uri()
-    return etree.XMLSchema(schema)
+    with safexml.COMPILE_LOCK:
+        return etree.XMLSchema(schema)
 
 
 def schema_errors(element: etree._Element) -> list[str]:
