@@ -37,10 +37,13 @@ class DemoSummary:
     not_converted: Counter = field(default_factory=Counter)
     accepted: int = 0
     rejected: Counter = field(default_factory=Counter)
+    not_converted_example: dict = field(default_factory=dict)
     deliveries: Counter = field(default_factory=Counter)
+    route_messages: dict = field(default_factory=dict)
     parked: Counter = field(default_factory=Counter)
     seconds: float = 0.0
     settled: bool = False
+    example_permit: str | None = None
 
 
 class Progress:
@@ -55,12 +58,12 @@ class Progress:
         self.done += 1
         if self.tty:
             filled = int(30 * self.done / self.total)
-            self.stream.write(f"\rsending [{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total}")
+            self.stream.write(f"\rpermits [{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total}")
             if self.done == self.total:
                 self.stream.write("\n")
         elif self.done * 10 // self.total != self._last_tenth:
             self._last_tenth = self.done * 10 // self.total
-            self.stream.write(f"sent {self.done}/{self.total}\n")
+            self.stream.write(f"processed {self.done}/{self.total} permits\n")
         self.stream.flush()
 
 
@@ -130,9 +133,10 @@ def _send_all(hub: Hub, url: str, results: list, senders: int) -> DemoSummary:
     started = time.perf_counter()
     with httpx.Client(base_url=url, headers={"X-API-Key": key, "Content-Type": "application/xml"},
                       timeout=30) as client, ThreadPoolExecutor(max_workers=senders) as pool:
-        for outcome in pool.map(lambda r: _send_one(client, r), results):
+        for result, outcome in zip(results, pool.map(lambda r: _send_one(client, r), results)):
             if outcome is not None:
                 summary.not_converted[outcome] += 1
+                summary.not_converted_example.setdefault(outcome, result.problems[0] if result.problems else "")
             else:
                 summary.sent += 1
             progress.advance()
@@ -161,38 +165,42 @@ def _wait_settled(hub: Hub) -> bool:
 def _collect(hub: Hub, summary: DemoSummary) -> None:
     counts = hub.journal.message_counts()
     summary.accepted = counts.get(MessageStatus.ACCEPTED, 0) + counts.get(MessageStatus.ACCEPTED_WITH_WARNINGS, 0)
+    first = next(hub.journal.iter_messages(status=MessageStatus.ACCEPTED), None)
+    summary.example_permit = first.envelope.permit if first else None
     for record in hub.journal.iter_messages(status=MessageStatus.REJECTED):
         errors = [f for f in record.findings if f["severity"] == "error"]
         summary.rejected[reason_of(errors[0]) if errors else "rejected"] += 1
-    for (destination, state), count in hub.journal.delivery_counts().items():
-        summary.deliveries[(destination, state)] += count
-    for delivery in hub.journal.iter_deliveries(state=DeliveryState.PARKED):
-        summary.parked[(delivery.destination, delivery.last_error or "")] += 1
+    for delivery in hub.journal.iter_deliveries():
+        summary.deliveries[(delivery.route, delivery.destination, delivery.state)] += 1
+        summary.route_messages.setdefault(delivery.route, set()).add(delivery.message_id)
+        if delivery.state == DeliveryState.PARKED:
+            summary.parked[(delivery.route, delivery.destination, delivery.last_error or "")] += 1
 
 
 def print_summary(summary: DemoSummary, source: Path, config, out: TextIO) -> None:
     write = lambda line="": print(line, file=out)  # noqa: E731
     rate = summary.sent / summary.seconds if summary.seconds else 0.0
     write(f"\nsource: {source.name}")
-    write(f"permits sent: {summary.sent} in {summary.seconds:.1f}s ({rate:.0f}/s)")
     for reason, count in _most_common(summary.not_converted.items()):
         write(f"  not built from the data ({count}): {reason}")
+        write(f"      e.g. {summary.not_converted_example.get(reason, '')[:160]}")
+    rejected = sum(summary.rejected.values())
+    write(f"\ningress: {summary.sent} permits received in {summary.seconds:.1f}s ({rate:.0f}/s), "
+          f"{summary.accepted} accepted, {rejected} rejected")
+    for reason, count in _most_common(summary.rejected.items()):
+        write(f"  rejected {count:6}  {reason}")
     for route in config.routes:
-        write(f"\nroute {route.name} -> {', '.join(route.to)}")
-        write(f"  received  {summary.sent}")
-        write(f"  accepted  {summary.accepted}")
-        write(f"  rejected  {sum(summary.rejected.values())}")
-        for reason, count in _most_common(summary.rejected.items()):
-            write(f"    {count:6}  {reason}")
-        for destination in route.to:
-            for (dest, state), count in sorted(summary.deliveries.items()):
-                if dest == destination:
-                    write(f"  {state:24}{count:6}  ({destination})")
-            for (dest, reason), count in _most_common(summary.parked.items()):
-                if dest == destination:
-                    write(f"    parked {count:6}  {reason}")
+        write(f"\nroute {route.name} -> {', '.join(route.to)}: "
+              f"{len(summary.route_messages.get(route.name, ()))} messages")
+        for (name, destination, state), count in sorted(summary.deliveries.items()):
+            if name == route.name:
+                write(f"  {state:24}{count:6}  ({destination})")
+        for (name, destination, reason), count in _most_common(summary.parked.items()):
+            if name == route.name:
+                write(f"    parked {count:6}  ({destination}) {reason}")
     write(f"\njournal: {config.journal_url}")
-    write(f"see one permit's timeline: cites-hub trace PARTY/NUMBER --data-dir {config.data_dir}")
+    write(f"see one permit's timeline: cites-hub trace {summary.example_permit or 'PARTY/NUMBER'} "
+          f"--data-dir {config.data_dir}")
 
 
 def _most_common(items: Iterable) -> list:

@@ -39,7 +39,7 @@ def test_every_permit_is_delivered_or_rejected_or_reported(demo_run, shared_data
     assert summary.settled
     assert summary.sent + not_built == len(groups) == 1725
     assert summary.accepted + sum(summary.rejected.values()) == summary.sent
-    assert summary.deliveries[("customs", "delivered")] == summary.accepted
+    assert summary.deliveries[("permits-to-customs", "customs", "delivered")] == summary.accepted
     assert not summary.parked
 
 
@@ -103,4 +103,4 @@ def test_demo_with_a_configuration_uses_its_partners(tmp_path):
 
     assert summary.settled
     assert "route to-window -> window" in out.getvalue()
-    assert summary.deliveries[("window", "delivered")] >= 1
+    assert summary.deliveries[("to-window", "window", "delivered")] >= 1
