@@ -10,12 +10,14 @@ import sys
 from pathlib import Path
 
 from hub import __version__, config as hub_config
+from hub.envelope import MessageType
 from hub.errors import HubError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 API_KEY_ENV = "CITES_HUB_API_KEY"
+TYPES = ", ".join(t.value for t in MessageType)
 QUIET_LOGGERS = ("alembic", "httpx", "httpcore", "uvicorn.access")
 
 
@@ -37,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     send = commands.add_parser("send", help="send a message file to a running hub over its HTTP API")
     send.add_argument("file", type=Path, help="the XML payload")
-    send.add_argument("--type", default="permit.issued", help="message type (default permit.issued)")
+    send.add_argument("--type", default="permit.issued", help=f"message type (default permit.issued); one of {TYPES}")
     send.add_argument("--url", default=DEFAULT_URL, help=f"the hub's base URL (default {DEFAULT_URL})")
     send.add_argument("--api-key-file", type=Path, default=None,
                       help=f"file holding the API key (default: ${API_KEY_ENV}, else the embedded hub's key file)")
@@ -45,8 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     send.set_defaults(func=cmd_send)
 
     validate = commands.add_parser("validate", help="validate a message file and print its findings")
-    validate.add_argument("file", type=Path)
-    validate.add_argument("--type", default="permit.issued", help="message type (default permit.issued)")
+    validate.add_argument("file", type=Path, help="the XML document to check")
+    validate.add_argument("--type", default="permit.issued", help=f"message type (default permit.issued); one of {TYPES}")
     validate.set_defaults(func=cmd_validate)
 
     trace = commands.add_parser("trace", help="print the journal's hop-by-hop timeline of one permit")
@@ -68,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _register_parked(commands)
 
-    adapters = commands.add_parser("adapters", help="adapters installed")
+    adapters = commands.add_parser("adapters", help="list the adapters installed and their capabilities")
     adapters_commands = adapters.add_subparsers(dest="adapters_command", required=True, metavar="COMMAND")
     adapters_list = adapters_commands.add_parser("list", help="list every adapter found and its capabilities")
     adapters_list.set_defaults(func=cmd_adapters_list)
@@ -109,13 +111,16 @@ def _register_parked(commands: argparse._SubParsersAction) -> None:
 def _config_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, default=None, help="YAML configuration (default: embedded mode)")
     parser.add_argument("--data-dir", type=Path, default=None,
-                        help="data folder of the embedded mode (default cites-hub-data)")
+                        help="data folder: journal, API keys (default: the configuration's, else cites-hub-data)")
 
 
 def _load_config(args: argparse.Namespace) -> hub_config.HubConfig:
-    if args.config is not None:
-        return hub_config.load(args.config)
-    return hub_config.default_config(args.data_dir or Path("cites-hub-data"))
+    if args.config is None:
+        return hub_config.default_config(args.data_dir or Path("cites-hub-data"))
+    config = hub_config.load(args.config)
+    if args.data_dir is not None:
+        config.data_dir = args.data_dir
+    return config
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -282,6 +287,10 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(args.log_level)))
     try:
         return args.func(args)
+    except BrokenPipeError:
+        # The reader went away (e.g. `| head`): stop quietly, as command-line tools do.
+        sys.stderr.close()
+        return 0
     except HubError as error:
         print(f"cites-hub: {error}", file=sys.stderr)
         return 2

@@ -165,7 +165,8 @@ def _wait_settled(hub: Hub) -> bool:
 def _collect(hub: Hub, summary: DemoSummary) -> None:
     counts = hub.journal.message_counts()
     summary.accepted = counts.get(MessageStatus.ACCEPTED, 0) + counts.get(MessageStatus.ACCEPTED_WITH_WARNINGS, 0)
-    first = next(hub.journal.iter_messages(status=MessageStatus.ACCEPTED), None)
+    first = next(hub.journal.iter_messages(status=MessageStatus.ACCEPTED), None) or next(
+        hub.journal.iter_messages(status=MessageStatus.ACCEPTED_WITH_WARNINGS), None)
     summary.example_permit = first.envelope.permit if first else None
     for record in hub.journal.iter_messages(status=MessageStatus.REJECTED):
         errors = [f for f in record.findings if f["severity"] == "error"]

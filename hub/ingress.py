@@ -11,7 +11,7 @@ from typing import Any, Callable
 from adapters.base import Adapter
 from hub import validation
 from hub.config import HubConfig
-from hub.envelope import Envelope, MessageType, new_id
+from hub.envelope import Envelope, MessageType, new_id, utcnow
 from hub.errors import AuthenticationError, BrokerError, Finding, InvalidMessage, Severity
 from hub.journal import DeliveryState, Journal, MessageStatus, PlannedDelivery
 from hub.permit import Endorsement, Permit, Quantity, TradeParty
@@ -119,6 +119,8 @@ class Ingress:
         else:
             result = validation.validate(check.content, kind, self.species)
         metrics.VALIDATION_SECONDS.observe(time.perf_counter() - started)
+        if result.permit is not None and kind in ISSUING_TYPES:
+            result.findings += _expiry_findings(result.permit)
         envelope = Envelope.for_payload(
             payload, message_type=kind, sender=sender, message_id=message_id, correlation_id=correlation_id,
             permit=_permit_key(result, payload), schema=result.schema or None, signature_state=check.state,
@@ -232,6 +234,19 @@ def _permit_key(result: validation.ValidationResult, payload: bytes) -> str | No
     if result.usage is not None:
         return result.usage.permit_key
     return identify_permit(payload)
+
+
+ISSUING_TYPES = frozenset({MessageType.PERMIT_ISSUED, MessageType.PERMIT_AMENDED, MessageType.PERMIT_REPLACED})
+
+
+def _expiry_findings(permit: Permit) -> list[Finding]:
+    """Warn when a permit arrives already expired: it is kept and forwarded, but Customs cannot use it."""
+    now = utcnow()
+    if permit.valid_until is None or permit.valid_until >= now:
+        return []
+    until = permit.valid_until.isoformat()
+    return [Finding(Severity.WARNING, "valid_until", f"the permit expired on {until}; Customs cannot clear goods "
+                    "against it", value=until, expected=f"a date after {now.date().isoformat()}")]
 
 
 def _check_message_id(message_id: str) -> None:

@@ -6,6 +6,7 @@ access, a size limit and a depth limit. The bytes are never changed; callers kee
 
 from __future__ import annotations
 
+import re
 import threading
 from pathlib import Path
 
@@ -52,7 +53,9 @@ def parse(data: bytes, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH
     try:
         root = etree.fromstring(data, parser=_new_parser())
     except etree.XMLSyntaxError as error:
-        raise UnsafeXML(f"malformed XML at line {error.lineno}, column {error.offset}: {error.msg}") from error
+        # lxml's message ends with its own ", line N, column M"; the finding states the position once.
+        message = re.sub(r",? line \d+, column \d+$", "", error.msg)
+        raise UnsafeXML(f"malformed XML at line {error.lineno}, column {error.offset}: {message}") from error
 
     docinfo = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
