@@ -82,10 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
 def _register_optional(commands: argparse._SubParsersAction) -> None:
     """Add the commands that other packages of the hub register themselves (signing, scaffolding)."""
     from adapters import scaffold
+    from adapters.epix import exchange
     from signing import cli as signing_cli
 
     signing_cli.register(commands)
     scaffold.register(commands)
+    exchange.register(commands)
 
 
 def _register_parked(commands: argparse._SubParsersAction) -> None:

@@ -10,140 +10,32 @@ and each verifies the other with its pinned signing certificate.
 from __future__ import annotations
 
 import time
-import uuid
 from decimal import Decimal
 
 import pytest
 
-from adapters import registry
-from adapters.epix import CertificateRequest, PermitReference, Position, QuantitiesConfirmation, ingress_submit
-from adapters.epix.certificates import CONDUIT_COMMON_NAME, loopback_certificates
-from adapters.epix.simulator import EpixConduit
+from adapters.epix import CertificateRequest, PermitReference, Position, QuantitiesConfirmation
+from adapters.epix.exchange import NUMBER, TOKEN, Exchange, endorsed_permit, export_permit, make_material
 from adapters.stub import StubAdapter
 from hub.broker import wait_for
-from hub.config import from_dict
 from hub.journal import MessageStatus
-from hub.permit import Address, Endorsement, Quantity, Signatory, TradeParty
-from hub.runtime import Hub
 from mappings import citesepermit
-from signing.keys import new_key_pair
-from tests.factories import make_item, make_permit
-
-NUMBER = "XA2026000001"
-TOKEN = "S0042"
-PERMIT_TYPES = ["permit.issued", "permit.amended", "permit.cancelled", "permit.replaced"]
-
-
-def export_permit(**changes):
-    authority = TradeParty(name="Management Authority of XA", address=Address(country="XA"))
-    return make_permit(
-        number=NUMBER,
-        exporter=TradeParty(name="Exporter XA", address=Address(city="Capital", country="XA")),
-        importer=TradeParty(name="Importer XB", address=Address(city="Port", country="XB")),
-        signatories=[Signatory(role="A", id=TOKEN, party=authority)],
-        **changes,
-    )
-
-
-def endorsed_permit():
-    endorsement = Endorsement(endorsed_at=export_permit().issued_at, port="XAPRT", port_name="Port of XA")
-    item = make_item(exported_quantity=Quantity(value=Decimal("12")))
-    return export_permit(items=[item], endorsement=endorsement)
 
 
 @pytest.fixture(scope="module")
 def material(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("epix")
-    return {
-        "tls": loopback_certificates(folder / "tls", parties=("XA", "XB")),
-        "XA": new_key_pair("XA", folder / "sign-xa"),
-        "XB": new_key_pair("XB", folder / "sign-xb"),
-    }
-
-
-def hub_config(tmp_path, name, party, material, partners, routes):
-    raw = {
-        "party": party,
-        "data_dir": str(tmp_path / name),
-        "broker": {"url": "memory://", "namespace": f"{name}{uuid.uuid4().hex[:8]}"},
-        "journal": {"url": f"sqlite:///{tmp_path / name / 'journal.sqlite3'}"},
-        "delivery": {"backoff_initial_seconds": 0.05, "backoff_max_seconds": 0.2, "sweep_interval_seconds": 0.2,
-                     "lease_seconds": 5},
-        "keys": [{"party": party, "key": str(material[party][0]), "cert": str(material[party][1])}],
-        "partners": partners,
-        "routes": routes,
-    }
-    return from_dict(raw)
-
-
-def client_options(material, party, conduit_url):
-    tls = material["tls"]
-    return {"url": conduit_url, "cert": str(tls.parties[party].cert), "key": str(tls.parties[party].key),
-            "ca": str(tls.ca), "timeout_seconds": 5}
-
-
-def exporting_hub(tmp_path, material, conduit_url):
-    tls = material["tls"]
-    serve = {"port": 0, "cert": str(tls.server.cert), "key": str(tls.server.key), "ca": str(tls.ca),
-             "subject_header": "X-SSL-CLIENT-S-DN", "proxy_common_names": [CONDUIT_COMMON_NAME],
-             "access": {"callers": {"XB": {"partner": "party-xb"}}}}
-    partners = {
-        "permit-store": {"adapter": "stub", "may_send": PERMIT_TYPES},
-        "customs": {"adapter": "stub", "may_send": ["permit.endorsed"]},
-        "epix": {"adapter": "epix", "options": {**client_options(material, "XA", conduit_url), "serve": serve}},
-        "party-xb": {"adapter": "epix", "party": "XB", "may_send": ["permit.quantities_confirmed"],
-                     "sign_outbound": True, "verify_inbound": True,
-                     "trust": {"certificates": [str(material["XB"][1])]}},
-        "inbox-xa": {"adapter": "stub"},
-    }
-    routes = [{"name": "confirmations", "match": {"message_type": ["permit.quantities_confirmed"]},
-               "to": ["inbox-xa"]}]
-    return Hub(hub_config(tmp_path, "hub-a", "XA", material, partners, routes))
-
-
-def importing_hub(tmp_path, material, conduit_url):
-    partners = {
-        "permit-store": {"adapter": "stub", "may_send": ["permit.requested", "permit.quantities_confirmed"]},
-        "epix": {"adapter": "epix", "sign_outbound": True,
-                 "options": {**client_options(material, "XB", conduit_url), "party_partners": {"XA": "party-xa"}}},
-        "party-xa": {"adapter": "epix", "party": "XA", "may_send": ["permit.issued", "permit.endorsed"],
-                     "verify_inbound": True, "trust": {"certificates": [str(material["XA"][1])]}},
-        "inbox-xb": {"adapter": "stub"},
-    }
-    routes = [
-        {"name": "to-epix", "match": {"message_type": ["permit.requested", "permit.quantities_confirmed"],
-                                      "sender": ["permit-store"]}, "to": ["epix"]},
-        {"name": "imported", "match": {"message_type": ["permit.issued", "permit.endorsed"], "sender": ["party-xa"]},
-         "to": ["inbox-xb"]},
-    ]
-    return Hub(hub_config(tmp_path, "hub-b", "XB", material, partners, routes))
+    return make_material(tmp_path_factory.mktemp("epix"))
 
 
 @pytest.fixture
-def exchange(tmp_path, material, monkeypatch):
+def exchange(tmp_path, material):
     """The conduit, hub A serving XA's national service, and hub B; all stopped after the test."""
-    # NOTE: until adapters/registry.py lists epix among the built-in adapters, the test registers it.
-    monkeypatch.setitem(registry.BUILT_IN, "epix", "adapters.epix:EpixAdapter")
-    tls = material["tls"]
     StubAdapter.reset()
-    conduit = EpixConduit(cert=tls.server.cert, key=tls.server.key, ca=tls.ca, client_cert=tls.conduit.cert,
-                          client_key=tls.conduit.key)
-    conduit_url = conduit.start()
-    hub_a = exporting_hub(tmp_path, material, conduit_url)
-    hub_b = importing_hub(tmp_path, material, conduit_url)
-    # NOTE: until Hub builds AdapterContext with submit, the test wires B's EPIX adapter to B's ingress.
-    hub_b.adapters["epix"].context.submit = ingress_submit(hub_b)
+    running = Exchange(tmp_path, material)
     try:
-        hub_a.start()
-        hub_b.start()
-        service = hub_a.adapters["epix"].start_service(hub_a)
-        conduit.register("XA", service.url + "/cites-data-exchange/v2", callers=["XB"])
-        conduit.register("XB")
-        yield hub_a, hub_b, conduit
+        yield running.start()
     finally:
-        hub_b.stop()
-        hub_a.stop()
-        conduit.stop()
+        running.stop()
         StubAdapter.reset()
 
 
@@ -154,7 +46,7 @@ def send(hub, document, message_type, sender):
 
 
 def test_final_certificate_and_confirmation_cross_the_conduit(exchange):
-    hub_a, hub_b, conduit = exchange
+    hub_a, hub_b, conduit = exchange.hub_a, exchange.hub_b, exchange.conduit
     started = time.monotonic()
     permit = PermitReference("XA", NUMBER, TOKEN)
 
