@@ -14,6 +14,7 @@ from hub import __version__
 from hub.errors import AuthenticationError, InvalidMessage, NotFound
 from hub.runtime import Hub
 from hub.verification import permit_status
+from monitoring.console import create_router
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ def create_app(hub: Hub, *, api: bool = True) -> FastAPI:
     _add_operations_routes(app, hub)
     if api:
         _add_api_routes(app, hub)
+        app.include_router(create_router(hub), prefix="/console")
     return app
 
 

@@ -83,11 +83,13 @@ def _register_optional(commands: argparse._SubParsersAction) -> None:
     """Add the commands that other packages of the hub register themselves (signing, scaffolding)."""
     from adapters import scaffold
     from adapters.epix import exchange
+    from monitoring import console
     from signing import cli as signing_cli
 
     signing_cli.register(commands)
     scaffold.register(commands)
     exchange.register(commands)
+    console.register(commands)
 
 
 def _register_parked(commands: argparse._SubParsersAction) -> None:
@@ -128,6 +130,7 @@ def _load_config(args: argparse.Namespace) -> hub_config.HubConfig:
 def cmd_run(args: argparse.Namespace) -> int:
     from hub.runtime import Hub, api_key_path
     from hub.server import serve_forever
+    from monitoring.console import ensure_first_admin
 
     config = _load_config(args)
     if args.port is not None:
@@ -136,9 +139,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     workers = args.role in ("all", "worker")
     hub.start(deliver=workers, sweep=workers, amqp_ingress=args.role in ("all", "api"),
               destinations=args.destination, serve=args.role in ("all", "api"))
+    admin_password = ensure_first_admin(hub) if args.role in ("all", "api") else None
     if config.embedded:
         print(f"embedded hub: journal {config.journal_url}; API key of permit-store in "
               f"{api_key_path(config.data_dir, 'permit-store')}", file=sys.stderr)
+    if args.role in ("all", "api"):
+        print(f"operations console: http://{config.api.host}:{config.api.port}/console/"
+              + (f" (first admin's password in {admin_password})" if admin_password else ""), file=sys.stderr)
     try:
         serve_forever(hub, api=args.role != "worker")
     except KeyboardInterrupt:
