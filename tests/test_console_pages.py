@@ -12,12 +12,11 @@ import httpx
 import pytest
 
 from adapters.stub import StubAdapter
-from hub import server as hub_server
-from hub.api import create_app
 from hub.broker import wait_for
 from hub.config import OperatorConfig, PartnerConfig
 from hub.journal import DeliveryState
-from monitoring.console import accounts, create_router
+from hub.server import ApiServer
+from monitoring.console import accounts
 from monitoring.console.accounts import Role
 from tests.factories import make_item, make_permit, permit_xml
 
@@ -46,21 +45,10 @@ def csrf_of(html: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
 
 
-def app_with_console(hub):
-    """The hub's API with the console mounted, unless the API already mounts it."""
-    app = create_app(hub)
-    if not any(getattr(route, "path", "").startswith("/console") for route in app.routes):
-        app.include_router(create_router(hub), prefix="/console")
-    return app
-
-
 @contextlib.contextmanager
 def console_server(hub) -> Iterator[str]:
-    """Serve the API and the console on a loopback port; yield the base URL."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(hub_server, "create_app", app_with_console)
-        server = hub_server.ApiServer(hub)
-    with server:
+    """Serve the API, which mounts the console at /console, on a loopback port; yield the base URL."""
+    with ApiServer(hub) as server:
         yield server.url
 
 

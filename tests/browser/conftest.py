@@ -16,8 +16,6 @@ from typing import Any, Iterator
 
 import pytest
 
-from hub import server as hub_server
-from hub.api import create_app
 from hub.broker import wait_for
 from hub.config import default_config
 from hub.demo import demo
@@ -25,7 +23,7 @@ from hub.journal import DeliveryState
 from hub.runtime import Hub
 from hub.server import ApiServer
 from mappings import citesepermit, trade_csv
-from monitoring.console import accounts, create_router
+from monitoring.console import accounts
 from monitoring.console.accounts import Role
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -76,7 +74,7 @@ class SeededHub:
 
 @pytest.fixture(scope="session")
 def seeded(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iterator[SeededHub]:
-    """A hub whose journal the demo filled from the shipment CSV, with parked deliveries, behind the console."""
+    """A hub whose journal the demo filled from the shipment CSV, with parked deliveries, served with its console."""
     csv_path = shared_data / "trade_shipments_sample.csv"
     data_dir = tmp_path_factory.mktemp("console-browser") / "data"
     demo(csv_path=csv_path, data_dir=data_dir, limit=DEMO_PERMITS, out=io.StringIO())
@@ -91,22 +89,11 @@ def seeded(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Itera
         accounts.add_operator(hub.journal, "olga", PASSWORDS["olga"], Role.OPERATOR, actor="test")
         accounts.add_operator(hub.journal, "victor", PASSWORDS["victor"], Role.VIEWER, actor="test")
         parked = park_deliveries(hub, csv_path)
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(hub_server, "create_app", app_with_console)
-            server = ApiServer(hub)
-        with server:
+        with ApiServer(hub) as server:
             yield SeededHub(hub, server.url + "/console", admin_file.read_text().strip(), parked,
                             delivered_permit(hub))
     finally:
         hub.stop()
-
-
-def app_with_console(hub: Hub) -> Any:
-    """The hub's API with the console mounted, unless the API already mounts it."""
-    app = create_app(hub)
-    if not any(getattr(route, "path", "").startswith("/console") for route in app.routes):
-        app.include_router(create_router(hub), prefix="/console")
-    return app
 
 
 def park_deliveries(hub: Hub, csv_path: Path) -> list[str]:
