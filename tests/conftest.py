@@ -111,3 +111,15 @@ def make_hub(tmp_path):
     for hub in started:
         hub.stop()
     StubAdapter.reset()
+
+
+@pytest.fixture
+def sink():
+    """A permit store simulator on a fixed free port (so that it can stop and start again at the same URL)."""
+    from adapters.permit_store.simulator import PermitStoreSimulator
+    from hub.server import free_port
+
+    simulator = PermitStoreSimulator(port=free_port())
+    simulator.start()
+    yield simulator
+    simulator.stop()

@@ -10,7 +10,6 @@ The cases that restart RabbitMQ or PostgreSQL are marked ``slow``; ``pytest -m s
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -26,16 +25,12 @@ import yaml
 from adapters.permit_store import PermitStoreAdapter
 from adapters.permit_store.simulator import PermitStoreSimulator
 from hub.broker import wait_for
-from hub.errors import HubError
-from hub.journal import DeliveryState, MessageStatus
+from hub.journal import DeliveryState
 from hub.runtime import Hub
-from hub.server import free_port
-from tests.factories import hub_config, make_permit, permit_xml
+from tests.faults_support import PERMITS, fault_config_for, send_all, worker_log
 
 pytestmark = pytest.mark.integration
 
-PERMITS = int(os.environ.get("CITES_HUB_FAULT_PERMITS", "2000"))
-SENDERS = 4
 SETTLE_SECONDS = 240
 
 
@@ -52,66 +47,8 @@ class Outcome:
 
 
 @pytest.fixture
-def sink():
-    simulator = PermitStoreSimulator(port=free_port())
-    simulator.start()
-    yield simulator
-    simulator.stop()
-
-
-@pytest.fixture
 def fault_config(tmp_path, rabbitmq_url, postgres_url, sink):
-    config = hub_config(
-        tmp_path, broker_url=rabbitmq_url, journal_url=postgres_url,
-        destinations={"sink": {"adapter": "permit_store",
-                               "options": {"url": sink.messages_url, "timeout_seconds": 1.0}}},
-        delivery={"max_attempts": 100, "backoff_initial_seconds": 0.2, "backoff_max_seconds": 2,
-                  "lease_seconds": 5, "sweep_interval_seconds": 1},
-    )
-    config.partners["permit-store"].options["url"] = sink.messages_url
-    config.api.port = 0  # a worker process serves its metrics on a free port
-    return config
-
-
-def send_all(hub: Hub, count: int, progress: list[int]) -> list[str]:
-    """Send ``count`` permits from several threads; a failed send is retried with the same message id."""
-    numbers = iter(range(count))
-    lock = threading.Lock()
-    message_ids: list[str] = []
-
-    def sender() -> None:
-        while True:
-            with lock:
-                number = next(numbers, None)
-            if number is None:
-                return
-            message_id = str(uuid.uuid4())
-            payload = permit_xml(make_permit(number=f"FT{number:08d}"))
-            _send_with_retries(hub, payload, message_id)
-            with lock:
-                message_ids.append(message_id)
-                progress[0] += 1
-
-    threads = [threading.Thread(target=sender) for _ in range(SENDERS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return message_ids
-
-
-def _send_with_retries(hub: Hub, payload: bytes, message_id: str) -> None:
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            result = hub.ingress.receive(payload, message_type="permit.issued", sender="permit-store",
-                                         channel="test", message_id=message_id)
-            assert result.status == MessageStatus.ACCEPTED, result.findings
-            return
-        except (HubError, OSError, Exception) as error:  # noqa: BLE001 - a real sender retries any failure
-            if isinstance(error, AssertionError) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+    return fault_config_for(tmp_path, rabbitmq_url, postgres_url, sink)
 
 
 def run_case(hub: Hub, sink: PermitStoreSimulator, fault, *, count: int = PERMITS) -> Outcome:
@@ -241,9 +178,8 @@ def test_worker_killed_during_deliveries(fault_config, sink, tmp_path):
 
 
 def _start_worker(config_file: Path, folder: Path) -> subprocess.Popen:
-    log = (folder / f"worker-{time.monotonic_ns()}.log").open("w")
     return subprocess.Popen([sys.executable, "-m", "hub.cli", "--log-level", "WARNING", "run", "--role", "worker",
-                             "--config", str(config_file)], stdout=log, stderr=log)
+                             "--config", str(config_file)], stdout=worker_log(folder), stderr=subprocess.STDOUT)
 
 
 @pytest.mark.slow
