@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", type=Path, default=Path("cites-hub-data") / "demo",
                       help="where the demo's journal is kept (emptied first; default cites-hub-data/demo)")
     demo.add_argument("--senders", type=int, default=4, help="concurrent HTTP senders (default 4)")
+    demo.add_argument("--park", type=int, default=3,
+                      help="Customs rejects this many deliveries, left parked for the console (default 3)")
     demo.add_argument("--config", type=Path, default=None,
                       help="a hub configuration whose partners and routes replace the embedded default's; "
                            "the permit store partner must exist and may send permit.issued")
@@ -269,7 +271,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     config = hub_config.load(args.config) if args.config is not None else None
     return run_demo(csv_path=args.from_trade_csv, data_dir=args.data_dir, limit=args.limit, senders=args.senders,
-                    config=config)
+                    config=config, park=args.park)
 
 
 def cmd_adapters_list(args: argparse.Namespace) -> int:

@@ -83,18 +83,21 @@ def problem_kind(problem: str) -> str:
 
 
 def run_demo(*, csv_path: Path | None, data_dir: Path, limit: int | None, senders: int = 4,
-             out: TextIO = sys.stdout, config: HubConfig | None = None) -> int:
+             out: TextIO = sys.stdout, config: HubConfig | None = None, park: int = 0) -> int:
     """Run the demo and print its summary; return 0 when every permit settled."""
-    summary = demo(csv_path=csv_path, data_dir=data_dir, limit=limit, senders=senders, out=out, config=config)
+    summary = demo(csv_path=csv_path, data_dir=data_dir, limit=limit, senders=senders, out=out, config=config,
+                   park=park)
     return 0 if summary.settled else 1
 
 
 def demo(*, csv_path: Path | None, data_dir: Path, limit: int | None, senders: int = 4,
-         out: TextIO = sys.stdout, config: HubConfig | None = None) -> DemoSummary:
+         out: TextIO = sys.stdout, config: HubConfig | None = None, park: int = 0) -> DemoSummary:
     """Run the demo, print its summary and return it.
 
     ``config`` replaces the embedded default's partners and routes (to show another adapter in
     the demo); the demo always runs embedded, in ``data_dir``, with its API on a free port.
+    ``park`` makes the Customs simulator reject its first deliveries, which the hub parks, so
+    that an operator can replay them afterwards from the console.
     """
     source = csv_path or SAMPLE_CSV
     results = list(trade_csv.convert_file(source))
@@ -106,6 +109,8 @@ def demo(*, csv_path: Path | None, data_dir: Path, limit: int | None, senders: i
     config = _demo_config(config, data_dir)
     with Hub(config) as hub:
         hub.start()
+        if park and "customs" in hub.simulators:
+            hub.simulators["customs"].fail_next(park, status=422)
         with ApiServer(hub) as server:
             summary = _send_all(hub, server.url, results, senders)
         summary.settled = _wait_settled(hub)
