@@ -10,16 +10,15 @@ Open loop: message *i* is due at ``start + i / rate`` whatever the hub's pace. L
 from that due time, so time a message waits for a free sender thread counts too: a hub that
 falls behind shows it in its latency.
 
-Each run has a warm-up, then a measured window. A run for the highest rate offers more than the
-hub can take and counts what was accepted and delivered within the window. A run at a fixed rate
-then waits (up to its drain time) until every accepted message is delivered, so that every
-message of the window has a latency.
+Each run has a warm-up, then a measured window. A run with no drain time (overload, the search
+for the sustained rate) stops the hub at the window's end and counts what was accepted and
+delivered within the window. A run with a drain time then waits, up to that time, until every
+accepted message is delivered, so that every message of the window has a latency.
 """
 
 from __future__ import annotations
 
 import gc
-import logging
 import math
 import multiprocessing
 import os
@@ -35,8 +34,6 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-log = logging.getLogger(__name__)
-
 SENDER = "permit-store"
 DESTINATION = "sink"
 MESSAGE_TYPE = "permit.issued"
@@ -44,11 +41,13 @@ ACCEPTED = frozenset({"accepted", "accepted_with_warnings"})
 OUR_PARTY = "FR"
 CHILD_START_TIMEOUT_SECONDS = 60.0
 SETTLE_POLL_SECONDS = 0.05
+# The maximum sleep of the load's schedule, which bounds how late the window's CPU readings are taken.
+MAX_TICK_SECONDS = 0.01
 
 
 @dataclass(frozen=True)
 class Scenario:
-    """A hub set-up to measure: its broker, how its journals are made, and its signing key."""
+    """A hub set-up to measure: its name, its broker, and its signing key (None to deliver unsigned)."""
 
     name: str
     broker_url: str
@@ -108,14 +107,21 @@ class PermitTemplate:
 
 
 def permit_templates(documents: list[bytes]) -> list[PermitTemplate]:
-    """Split each CITESEPermit document at its number, the ID of its HeaderExchangedDocument."""
+    """Split each CITESEPermit document at its number, the ID of its HeaderExchangedDocument.
+
+    The number must appear in the document as it is, without character references, as the Trade
+    Database's identifiers do; ValueError names a document where it does not.
+    """
     from hub import safexml
     from mappings import citesepermit
 
     templates = []
     for document in documents:
         number = citesepermit.from_xml(safexml.parse(document)).number.encode()
-        start = document.index(b">%s<" % number, document.index(b"HeaderExchangedDocument")) + 1
+        start = document.find(b">%s<" % number, document.find(b"HeaderExchangedDocument")) + 1
+        if start == 0:
+            raise ValueError(f"permit number {number!r} is not written as it is in its document; "
+                             "expected a number without character references")
         templates.append(PermitTemplate(document[:start], number, document[start + len(number):]))
     return templates
 
@@ -159,7 +165,11 @@ class OpenLoopLoad:
         self.stop = threading.Event()
 
     def offer(self, rate: float, start: float, until: float, on_tick: Any) -> int:
-        """Queue message i at ``start + i / rate`` until ``until``; call ``on_tick(now)`` about every millisecond."""
+        """Queue message i at ``start + i / rate`` until ``until``, calling ``on_tick(now)`` at each wake-up.
+
+        The loop sleeps until the next message is due, at most ``MAX_TICK_SECONDS``, so that at
+        low rates it costs the hub's process little CPU time.
+        """
         offered = 0
         while True:
             now = time.monotonic()
@@ -170,7 +180,8 @@ class OpenLoopLoad:
             for index in range(offered, due_count):
                 self.due.put((index, start + index / rate))
             offered = max(offered, due_count)
-            time.sleep(0.001)
+            next_due = start + offered / rate
+            time.sleep(min(max(next_due - time.monotonic(), 0.0), MAX_TICK_SECONDS))
 
     def start_senders(self) -> list[threading.Thread]:
         senders = [threading.Thread(target=self._send_loop, name=f"sender-{n}", daemon=True)
@@ -442,8 +453,8 @@ def summarize_stacks(raw: str, delivered: int) -> dict[str, Any]:
     """Turn py-spy's raw stacks (``--threads``) into the top functions of each thread role.
 
     A role is a thread name without its number (``sender-3`` is ``sender``). For each role:
-    its samples, the functions with the most samples of their own (self), and the hub's own
-    functions by samples including what they call (inclusive). Each is also given in
+    its samples, the packages and the functions with the most samples of their own (self), and
+    the hub's own functions by samples including what they call (inclusive). Each is also given in
     milliseconds per delivered permit: sampled time divided by the permits delivered.
     """
     roles: dict[str, dict[str, Any]] = {}
@@ -475,6 +486,12 @@ def _function(frame: str) -> str:
     return f"{name} ({location.rsplit(':', 1)[0].rstrip(')')})" if location else name
 
 
+def _package(function: str) -> str:
+    """Return the top-level package of a ``name (path/file.py)`` entry; the standard library's files have no folder."""
+    location = function.rpartition("(")[2]
+    return location.split("/", 1)[0] if "/" in location else "standard library"
+
+
 def _top(entry: dict[str, Any], delivered: int) -> dict[str, Any]:
     samples = entry["samples"]
 
@@ -484,8 +501,12 @@ def _top(entry: dict[str, Any], delivered: int) -> dict[str, Any]:
                  "ms_per_permit": round(n / PROFILE_SAMPLES_PER_SECOND / delivered * 1000, 3) if delivered else None}
                 for n, f in ranked]
 
+    packages: dict[str, int] = {}
+    for function, count in entry["self"].items():
+        packages[_package(function)] = packages.get(_package(function), 0) + count
     return {"samples": samples,
             "ms_per_permit": round(samples / PROFILE_SAMPLES_PER_SECOND / delivered * 1000, 3) if delivered else None,
+            "packages": listing(packages, lambda f: True),
             "self": listing(entry["self"], lambda f: True),
             "own_inclusive": listing(entry["inclusive"], lambda f: f.rpartition("(")[2].startswith(OWN_PACKAGES))}
 
@@ -499,7 +520,8 @@ def print_profile(profile: dict[str, Any]) -> None:
         if entry["samples"] < 0.05 * max(e["samples"] for e in profile["roles"].values()):
             continue
         print(f"\n  thread {role}: {entry['samples']} samples, {entry['ms_per_permit']} ms per permit")
-        for heading, key in (("self", "self"), ("hub's own functions, inclusive", "own_inclusive")):
+        for heading, key in (("packages, self", "packages"), ("functions, self", "self"),
+                             ("hub's own functions, inclusive", "own_inclusive")):
             print(f"    {heading}:")
             for item in entry[key][:10]:
                 print(f"      {item['share'] * 100:5.1f}%  {item['ms_per_permit']:7.3f} ms  {item['function']}")

@@ -76,6 +76,7 @@ class Settings:
     overload_window: float
     search_steps: int
     search_first_fraction: float
+    """The first rate the search tries, as a fraction of the overload's accepted rate."""
     search_warmup: float
     search_window: float
     latency_warmup: float
@@ -86,12 +87,18 @@ class Settings:
     profile_seconds: float
 
 
-FULL = Settings(iterations=400, rounds=3, overload_per_second=3000, overload_warmup=2, overload_window=6,
-                search_steps=5, search_first_fraction=0.9, search_warmup=1, search_window=4, latency_warmup=1.5, latency_window=6, drain=20,
-                latency_fractions=tuple(LATENCY_FRACTIONS), profile_seconds=8)
-QUICK = Settings(iterations=12, rounds=1, overload_per_second=1000, overload_warmup=0.2, overload_window=0.5,
-                 search_steps=1, search_first_fraction=0.2, search_warmup=0.1, search_window=0.4, latency_warmup=0.1, latency_window=0.3,
-                 drain=5, latency_fractions=("half",), profile_seconds=1)
+FULL = Settings(iterations=400, rounds=3,
+                overload_per_second=3000, overload_warmup=2, overload_window=6,
+                search_steps=5, search_first_fraction=0.9, search_warmup=1, search_window=4,
+                latency_warmup=1.5, latency_window=6, drain=20, latency_fractions=tuple(LATENCY_FRACTIONS),
+                profile_seconds=8)
+# Quick mode checks that every step still runs. Its first search rate is low, so that the latency
+# run has a rate to start from even on a busy machine; its figures mean little.
+QUICK = Settings(iterations=12, rounds=1,
+                 overload_per_second=1000, overload_warmup=0.2, overload_window=0.5,
+                 search_steps=1, search_first_fraction=0.2, search_warmup=0.1, search_window=0.4,
+                 latency_warmup=0.1, latency_window=0.3, drain=5, latency_fractions=("half",),
+                 profile_seconds=1)
 
 
 # -- services --------------------------------------------------------------------------------------
@@ -123,9 +130,10 @@ def rabbitmq_vhost(notes: list[str]) -> Iterator[str | None]:
     vhost = f"cites-hub-bench-{uuid.uuid4().hex[:10]}"
     try:
         _rabbitmqctl("add_vhost", vhost)
-    except subprocess.CalledProcessError as error:
-        reason = " ".join(error.stderr.decode(errors="replace").split())[:200]
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as error:
+        reason = " ".join((error.stderr or b"").decode(errors="replace").split())[:200] or str(error)
         notes.append(f"rabbitmqctl add_vhost failed ({reason}); RabbitMQ figures are left out")
+        _delete_vhost_if_made(vhost)
         yield None
         return
     try:
@@ -133,6 +141,14 @@ def rabbitmq_vhost(notes: list[str]) -> Iterator[str | None]:
         yield f"amqp://guest:guest@{RABBITMQ_HOST}:{RABBITMQ_PORT}/{vhost}"
     finally:
         _rabbitmqctl("delete_vhost", vhost)
+
+
+def _delete_vhost_if_made(vhost: str) -> None:
+    """Delete ``vhost`` in case a timed-out add_vhost made it after all; a failure here changes nothing."""
+    try:
+        _rabbitmqctl("delete_vhost", vhost)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+        pass
 
 
 class Postgres:
@@ -214,18 +230,26 @@ def load_documents(csv_path: Path | None, notes: list[str]) -> tuple[list[bytes]
 class ScenarioRunner:
     """Runs the plans of one mode in one hub process; each run gets a fresh journal."""
 
-    def __init__(self, process: HubProcess, sink: Sink, postgres: Postgres | None, settings: Settings) -> None:
+    def __init__(self, name: str, process: HubProcess, sink: Sink, postgres: Postgres | None,
+                 settings: Settings) -> None:
+        self.name = name
         self.process = process
         self.sink = sink
         self.postgres = postgres
         self.settings = settings
 
     def run(self, plan: RunPlan) -> RunResult:
+        """Run ``plan`` on a fresh journal, print its main figures and return them all."""
         self.sink.take_arrivals()
         with ExitStack() as stack:
             journal_url = stack.enter_context(self.postgres.database()) if self.postgres else None
             record = self.process.run(plan, journal_url)
-        return summarize(plan, record, self.sink.take_arrivals())
+        result = summarize(plan, record, self.sink.take_arrivals())
+        latency = result.latency_ms
+        print(f"[{self.name}] {result.name:12} offered {result.offered_per_second:7.1f}/s  accepted "
+              f"{result.accepted_per_second:7.1f}/s  delivered {result.delivered_per_second:7.1f}/s  "
+              f"p50 {_ms(latency['p50'])}  p99 {_ms(latency['p99'])}", flush=True)
+        return result
 
     def overload(self) -> RunResult:
         s = self.settings
@@ -263,13 +287,9 @@ def run_scenario(scenario: Scenario, templates: list[PermitTemplate], sink: Sink
     """Overload, search for the sustained rate, latency at fractions of it, and an optional profile."""
     print(f"\n[{scenario.name}] starting the hub's process", flush=True)
     with HubProcess(scenario, templates, threads, sink.url) as process:
-        runner = ScenarioRunner(process, sink, postgres, settings)
+        runner = ScenarioRunner(scenario.name, process, sink, postgres, settings)
         overload = runner.overload()
-        _say(scenario, overload)
         best, trials = runner.sustained(max(overload.accepted_per_second, 1.0))
-        for trial in trials:
-            _say(scenario, trial)
-
         result: dict[str, Any] = {"signed": scenario.signed, "broker": scenario.broker_url.split(":", 1)[0],
                                   "threads": threads, "baseline_rss_mb": process.baseline_rss_bytes / 2**20,
                                   "overload": overload.as_dict(), "search": [t.as_dict() for t in trials],
@@ -277,21 +297,13 @@ def run_scenario(scenario: Scenario, templates: list[PermitTemplate], sink: Sink
         if best is None:
             result["note"] = "no offered rate was kept up with; latency runs skipped"
             return result
+
         for name in settings.latency_fractions:
-            fraction = LATENCY_FRACTIONS[name]
-            run = runner.latency(best.offered_per_second * fraction, name)
-            _say(scenario, run)
-            result["latency"][name] = run.as_dict()
+            rate = best.offered_per_second * LATENCY_FRACTIONS[name]
+            result["latency"][name] = runner.latency(rate, name).as_dict()
         if profile:
             result["profile"] = profile_hub(runner, best.offered_per_second * LATENCY_FRACTIONS["nine_tenths"])
     return result
-
-
-def _say(scenario: Scenario, run: RunResult) -> None:
-    latency = run.latency_ms
-    print(f"[{scenario.name}] {run.name:12} offered {run.offered_per_second:7.1f}/s  accepted "
-          f"{run.accepted_per_second:7.1f}/s  delivered {run.delivered_per_second:7.1f}/s  "
-          f"p50 {_ms(latency['p50'])}  p99 {_ms(latency['p99'])}", flush=True)
 
 
 def _ms(value: float | None) -> str:
@@ -320,9 +332,9 @@ def profile_hub(runner: ScenarioRunner, rate: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="cites-hub-bench-profile-") as folder:
         output = Path(folder) / "stacks.txt"
         sampler = subprocess.Popen(
-            [command, "record", "--pid", str(runner.process.pid), "--duration", str(int(settings.profile_seconds)),
-             "--rate", str(end_to_end.PROFILE_SAMPLES_PER_SECOND), "--format", "raw", "--threads", "--gil", "--nonblocking",
-             "--output", str(output)],
+            [command, "record", "--pid", str(runner.process.pid),
+             "--duration", str(int(settings.profile_seconds)), "--rate", str(end_to_end.PROFILE_SAMPLES_PER_SECOND),
+             "--format", "raw", "--threads", "--gil", "--nonblocking", "--output", str(output)],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         run = runner.run(RunPlan("profile", round(rate, 1), 0.5, settings.profile_seconds, settings.drain))
         _, errors = sampler.communicate(timeout=60)
@@ -346,30 +358,37 @@ def parts_sum(costs: dict[str, parts.PartCost], scenario: str, signed: bool) -> 
 
 def figures(result: dict[str, Any], limit: dict[str, Any]) -> list[dict[str, Any]]:
     """Rows of (figure, value, target, parts' limit, ratio to the limit)."""
+    parts_rate = 1 / limit["wall_seconds"]
+    parts_ms, parts_cpu_ms = limit["wall_seconds"] * 1000, limit["cpu_seconds"] * 1000
+    overload = result["overload"]
+    rows = [_row("overload: accepted /s", overload["accepted_per_second"], None, parts_rate, "/s"),
+            _row("overload: delivered /s", overload["delivered_per_second"], None, parts_rate, "/s")]
     sustained = result["sustained"]
-    rows = [_row("overload: accepted /s", result["overload"]["accepted_per_second"], None,
-                 1 / limit["wall_seconds"], "/s"),
-            _row("overload: delivered /s", result["overload"]["delivered_per_second"], None,
-                 1 / limit["wall_seconds"], "/s")]
     if sustained is None:
         return rows
 
     rate = sustained["delivered_per_second"]
     cpu = sustained["hub_cpu_seconds_per_permit"]
+    ratio = TARGETS["cost_over_parts"]
     rows += [
-        _row("highest sustained rate /s", rate, TARGETS["delivered_per_second"], 1 / limit["wall_seconds"], "/s"),
-        _row("hub CPU per permit ms", cpu * 1000 if cpu else None, TARGETS["cost_over_parts"] * limit["cpu_seconds"] * 1000,
-             limit["cpu_seconds"] * 1000, "ms"),
-        _row("hub wall per permit ms", 1000 / rate if rate else None,
-             TARGETS["cost_over_parts"] * limit["wall_seconds"] * 1000, limit["wall_seconds"] * 1000, "ms"),
+        _row("highest sustained rate /s", rate, TARGETS["delivered_per_second"], parts_rate, "/s"),
+        _row("hub CPU per permit ms", cpu * 1000 if cpu else None, ratio * parts_cpu_ms, parts_cpu_ms, "ms"),
+        _row("hub wall per permit ms", 1000 / rate if rate else None, ratio * parts_ms, parts_ms, "ms"),
+        *_latency_rows(result["latency"], parts_ms),
     ]
-    for name, run in result["latency"].items():
+    runs = [overload, *result["search"], *result["latency"].values()]
+    peak = max(run["max_rss_mb"] for run in runs)
+    rows.append(_row("hub peak resident memory MB", peak, TARGETS["max_rss_mb"], result["baseline_rss_mb"], "MB"))
+    return rows
+
+
+def _latency_rows(latency: dict[str, Any], parts_ms: float) -> list[dict[str, Any]]:
+    rows = []
+    for name, run in latency.items():
         for quantile in ("p50", "p95", "p99"):
             target = TARGETS["p99_ms_at_half_rate"] if (name, quantile) == ("half", "p99") else None
             rows.append(_row(f"latency {quantile} at {name} ({run['offered_per_second']:.0f}/s) ms",
-                             run["latency_ms"][quantile], target, limit["wall_seconds"] * 1000, "ms"))
-    peak = max([result["overload"]["max_rss_mb"], *(run["max_rss_mb"] for run in result["latency"].values())])
-    rows.append(_row("hub peak resident memory MB", peak, TARGETS["max_rss_mb"], result["baseline_rss_mb"], "MB"))
+                             run["latency_ms"][quantile], target, parts_ms, "ms"))
     return rows
 
 
@@ -417,7 +436,7 @@ def environment() -> dict[str, Any]:
 
 
 def _load_average() -> list[float] | None:
-    """The system's 1, 5 and 15 minute load averages: other work on the machine skews every figure."""
+    """Return the system's 1, 5 and 15 minute load averages: other work on the machine skews every figure."""
     try:
         return [round(value, 2) for value in os.getloadavg()]
     except OSError:
@@ -458,7 +477,8 @@ def _memory_mb() -> int | None:
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.harness", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="tiny counts and windows (about 20 s), to check the harness")
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny counts and windows (about 20 s), to check the harness")
     parser.add_argument("--out", type=Path, help="write every figure as JSON to this file")
     parser.add_argument("--trade-csv", type=Path,
                         help=f"CITES Trade Database shipment CSV (default ${TEST_DATA_VARIABLE}/{TRADE_CSV_NAME})")

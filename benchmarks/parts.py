@@ -62,7 +62,7 @@ class PartCost:
 
 @dataclass
 class PartInputs:
-    """What the parts work on: permit documents, services, the sink, and a signing key."""
+    """The inputs of the parts: permit documents, services, the sink, and a signing key."""
 
     documents: list[bytes]
     sink_url: str
@@ -171,13 +171,15 @@ def _journal_costs(database: str, journal: Journal, documents: list[bytes], iter
                    rounds: int) -> Iterator[PartCost]:
     count = len(documents)
     written: list[str] = []
-    # A permit is issued once: a repeated permit.issued of one number is journaled without deliveries.
+    # A permit is issued once: a repeated permit.issued of one number is journaled without deliveries,
+    # so every write gets a number of its own, also in a journal that earlier runs wrote to.
+    run_prefix = new_id()[:8]
     numbers = itertools.count()
 
     def write(index: int) -> None:
         payload = documents[index % count]
         envelope = Envelope.for_payload(payload, message_type=MessageType.PERMIT_ISSUED, sender="permit-store",
-                                        permit=f"FR/{next(numbers)}", schema=citesepermit.NAMESPACE)
+                                        permit=f"FR/{run_prefix}-{next(numbers)}", schema=citesepermit.NAMESPACE)
         delivery = PlannedDelivery(delivery_id=new_id(), destination="sink", adapter="permit_store",
                                    route="permits-to-sink", idempotency_key=f"{envelope.message_id}:sink")
         journal.record_message(envelope, payload, status=MessageStatus.ACCEPTED, findings=[], planned=[delivery])
@@ -215,7 +217,7 @@ def job_headers_like(index: int) -> dict[str, str]:
 
 @contextmanager
 def _bench_queue(url: str) -> Iterator[tuple[Connection, Exchange, Queue]]:
-    """A connection and a durable queue (a quorum queue on RabbitMQ, as the hub declares), deleted after."""
+    """Yield a connection and a durable queue (a quorum queue on RabbitMQ, as the hub declares), deleted after."""
     options = {"confirm_publish": True} if url.startswith("amqp") else {"polling_interval": 0.005}
     name = f"bench.{new_id()[:8]}"
     exchange = Exchange(name, type="direct", durable=True)

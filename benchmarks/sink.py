@@ -1,7 +1,7 @@
 """A minimal HTTP sink on 127.0.0.1 that the benchmarked hub delivers to.
 
 The sink runs in a child process, so serving requests takes no CPU time and no GIL from the hub
-being measured. It answers every request with ``200 OK`` and an empty body on keep-alive
+being measured. It responds to every request with ``200 OK`` and an empty body on keep-alive
 HTTP/1.1 connections, and records when each message arrived: the ``X-Cites-Message-Id``
 header and the time on the system-wide monotonic clock, which ``time.monotonic()`` also reads in
 the hub's process (CLOCK_MONOTONIC on Linux).
@@ -28,7 +28,7 @@ Arrival = tuple[str, float]
 
 
 class _SinkProtocol(asyncio.Protocol):
-    """One connection: split the byte stream into requests, record each, answer 200."""
+    """One connection: split the byte stream into requests, record each, respond 200."""
 
     def __init__(self, arrivals: list[Arrival]) -> None:
         self.arrivals = arrivals

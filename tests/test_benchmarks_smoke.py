@@ -111,6 +111,7 @@ def test_profile_groups_stacks_by_thread_role():
     sender = profile["roles"]["sender"]
     assert sender["samples"] == 40
     assert sender["self"][0]["function"] == "parse (hub/safexml.py)"
+    assert sender["packages"][0]["function"] == "hub"
     assert sender["own_inclusive"][0] == {"function": "receive (hub/pipeline.py)", "share": 1.0,
                                           "ms_per_permit": 20.0}
     assert profile["roles"]["deliver-sink"]["own_inclusive"] == []
