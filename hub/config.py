@@ -70,6 +70,10 @@ class DeliveryConfig(RetryPolicy):
 
     lease_seconds: float = Field(default=60.0, gt=0, description="how long a worker holds a delivery")
     sweep_interval_seconds: float = Field(default=2.0, gt=0)
+    consumers_per_destination: int = Field(
+        default=4, ge=1, le=64,
+        description="delivery threads per destination in each worker process on RabbitMQ; they overlap "
+                    "network waits (the in-process broker uses one)")
 
 
 class KeyConfig(_Section):

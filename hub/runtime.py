@@ -109,22 +109,31 @@ class Hub:
             if serve and start_service is not None:
                 start_service(self)  # stopped by adapter.close() in stop()
         if deliver:
-            for destination in destinations or list(self.adapters):
-                queue = self.broker.topology.delivery_queues[destination]
-                self._spawn(f"deliver-{destination}", self.broker.consume, queue, self.deliverer.on_message,
-                            self._stop, name=f"deliver-{destination}")
-            for destination in destinations or list(self.adapters):
-                queue = self.broker.topology.parked_queues[destination]
-                self._spawn(f"parked-{destination}", self.broker.consume, queue, self._on_poison_job, self._stop,
-                            name=f"parked-{destination}")
-            self._spawn("unroutable", self.broker.consume, self.broker.topology.unroutable_queue,
-                        self._on_unroutable, self._stop, name="unroutable")
+            self._start_consumers(destinations or list(self.adapters))
         if amqp_ingress:
             self._spawn("amqp-ingress", self.broker.consume, self.broker.topology.ingress_queue,
                         self._on_ingress_message, self._stop, name="amqp-ingress")
         if sweep:
             self.sweep_once()
             self._spawn("sweep", self._sweep_loop)
+
+    def _start_consumers(self, destinations: list[str]) -> None:
+        """Start the delivery consumers, and on RabbitMQ those of the dead-letter queues."""
+        topology = self.broker.topology
+        # The in-process broker's consumers poll, so more of them only add wake-ups; RabbitMQ's block.
+        per_destination = self.config.delivery.consumers_per_destination if topology.rabbitmq else 1
+        for destination in destinations:
+            for number in range(1, per_destination + 1):
+                name = f"deliver-{destination}-{number}"
+                self._spawn(name, self.broker.consume, topology.delivery_queues[destination],
+                            self.deliverer.on_message, self._stop, name=name)
+        if not topology.rabbitmq:
+            return  # the in-process broker neither dead-letters nor routes to an alternate exchange
+        for destination in destinations:
+            self._spawn(f"parked-{destination}", self.broker.consume, topology.parked_queues[destination],
+                        self._on_poison_job, self._stop, name=f"parked-{destination}")
+        self._spawn("unroutable", self.broker.consume, topology.unroutable_queue, self._on_unroutable, self._stop,
+                    name="unroutable")
 
     def _spawn(self, thread_name: str, target: Any, *args: Any, **kwargs: Any) -> None:
         thread = threading.Thread(target=target, args=args, kwargs=kwargs, name=thread_name, daemon=True)
