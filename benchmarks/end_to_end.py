@@ -82,6 +82,9 @@ class RunRecord:
     """CPU time (user + system) of the whole hub process within the window."""
     thread_cpu_seconds: dict[str, float]
     """CPU time of each thread within the window, by thread name (Linux only, else empty)."""
+    machine_cpu_seconds: float | None
+    """CPU time of every process on the machine within the window (Linux only): the hub, RabbitMQ,
+    PostgreSQL, the sink, and whatever else runs."""
     max_rss_bytes: int
     settled: bool
     errors: list[str] = field(default_factory=list)
@@ -213,21 +216,37 @@ class OpenLoopLoad:
 
 
 class _CpuMeter:
-    """Process and per-thread CPU time at the window's start and end."""
+    """Process, per-thread and machine CPU time at the window's start and end."""
 
     def __init__(self) -> None:
-        self.marks: list[tuple[float, dict[str, float]]] = []
+        self.marks: list[tuple[float, dict[str, float], float | None]] = []
 
     def mark(self) -> None:
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        self.marks.append((usage.ru_utime + usage.ru_stime, _thread_cpu_seconds()))
+        self.marks.append((usage.ru_utime + usage.ru_stime, _thread_cpu_seconds(), _machine_cpu_seconds()))
 
     def process_seconds(self) -> float:
         return self.marks[1][0] - self.marks[0][0]
 
     def thread_seconds(self) -> dict[str, float]:
-        (_, first), (_, last) = self.marks
+        (_, first, _), (_, last, _) = self.marks
         return {name: round(seconds - first.get(name, 0.0), 3) for name, seconds in last.items()}
+
+    def machine_seconds(self) -> float | None:
+        (_, _, first), (_, _, last) = self.marks
+        return last - first if first is not None and last is not None else None
+
+
+def _machine_cpu_seconds() -> float | None:
+    """Busy CPU seconds of all cores since boot, from /proc/stat (Linux): every state but idle and iowait."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            fields = [int(value) for value in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    # user, nice, system, idle, iowait, irq, softirq, steal; guest time is already in user.
+    busy = sum(fields[:8]) - fields[3] - fields[4]
+    return busy / os.sysconf("SC_CLK_TCK")
 
 
 def _thread_cpu_seconds() -> dict[str, float]:
@@ -288,8 +307,8 @@ def _offer_load(hub: Any, plan: RunPlan, templates: list[PermitTemplate], thread
     for sender in senders:
         sender.join(timeout=30)
     return RunRecord(sends=list(load.sends), window=window, offered=offered, cpu_seconds=meter.process_seconds(),
-                     thread_cpu_seconds=meter.thread_seconds(), max_rss_bytes=_max_rss_bytes(), settled=settled,
-                     errors=load.errors[:20])
+                     thread_cpu_seconds=meter.thread_seconds(), machine_cpu_seconds=meter.machine_seconds(),
+                     max_rss_bytes=_max_rss_bytes(), settled=settled, errors=load.errors[:20])
 
 
 def _wait_settled(hub: Any, deadline: float) -> bool:
@@ -392,6 +411,7 @@ class RunResult:
     accepted_in_window: int
     delivered_of_window: int
     hub_cpu_seconds_per_permit: float | None
+    machine_cpu_seconds_per_permit: float | None
     latency_ms: dict[str, float | None]
     answer_latency_ms: dict[str, float | None]
     max_rss_mb: float
@@ -423,6 +443,8 @@ def summarize(plan: RunPlan, record: RunRecord, arrivals: list[tuple[str, float]
         accepted_per_second=accepted_in_window / seconds, delivered_per_second=delivered_in_window / seconds,
         accepted_in_window=accepted_in_window, delivered_of_window=delivered_of_window,
         hub_cpu_seconds_per_permit=record.cpu_seconds / delivered_in_window if delivered_in_window else None,
+        machine_cpu_seconds_per_permit=(record.machine_cpu_seconds / delivered_in_window
+                                        if delivered_in_window and record.machine_cpu_seconds is not None else None),
         latency_ms=percentiles_ms(latencies), answer_latency_ms=percentiles_ms(answers),
         max_rss_mb=record.max_rss_bytes / 2**20, settled=record.settled,
         thread_cpu_seconds=record.thread_cpu_seconds, errors=record.errors,

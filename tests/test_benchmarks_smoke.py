@@ -78,7 +78,7 @@ def test_summarize_counts_only_the_window():
     sends = [("early", 0.5, 0.6, "accepted"), ("a", 1.0, 1.1, "accepted"), ("b", 1.5, 1.6, "accepted"),
              ("rejected", 2.0, 2.1, "rejected"), ("late", 3.5, 3.6, "accepted")]
     record = RunRecord(sends=sends, window=(1.0, 3.0), offered=5, cpu_seconds=0.4, thread_cpu_seconds={},
-                       max_rss_bytes=2**20, settled=True)
+                       machine_cpu_seconds=1.0, max_rss_bytes=2**20, settled=True)
     arrivals = [("early", 0.7), ("a", 1.2), ("b", 1.9), ("late", 3.7)]
 
     result = summarize(plan, record, arrivals)
@@ -87,6 +87,7 @@ def test_summarize_counts_only_the_window():
     assert result.accepted_per_second == 1.0
     assert result.delivered_per_second == 1.0
     assert result.hub_cpu_seconds_per_permit == 0.2
+    assert result.machine_cpu_seconds_per_permit == 0.5
     assert result.latency_ms["max"] == 400.0
 
 
