@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
@@ -104,7 +104,8 @@ class Envelope:
     def to_headers(self) -> dict[str, str]:
         """Return the envelope as flat string headers, for AMQP and HTTP alike."""
         headers = {}
-        for name, value in asdict(self).items():
+        for item in fields(self):
+            name, value = item.name, getattr(self, item.name)
             if value is None:
                 continue
             if isinstance(value, datetime):
