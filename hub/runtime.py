@@ -309,23 +309,11 @@ class Hub:
 
     def authenticate(self, api_key: str | None) -> str:
         """Return the partner that owns ``api_key``; AuthenticationError otherwise."""
-        if not api_key:
-            raise AuthenticationError("missing API key; send it in the X-API-Key header")
-        digest = hash_api_key(api_key)
-        for name, partner in self.config.partners.items():
-            if any(secrets.compare_digest(digest, known) for known in partner.api_key_sha256):
-                return name
-        raise AuthenticationError("API key is not valid for any partner")
+        return _key_owner(api_key, self.config.partners, "a partner's")
 
     def authenticate_operator(self, api_key: str | None) -> str:
         """Return the operator who owns ``api_key``; AuthenticationError otherwise."""
-        if not api_key:
-            raise AuthenticationError("missing API key; send an operator's key in the X-API-Key header")
-        digest = hash_api_key(api_key)
-        for name, operator in self.config.operators.items():
-            if any(secrets.compare_digest(digest, known) for known in operator.api_key_sha256):
-                return name
-        raise AuthenticationError("API key is not an operator's key")
+        return _key_owner(api_key, self.config.operators, "an operator's")
 
     # -- parked deliveries ----------------------------------------------------------------------
 
@@ -347,6 +335,17 @@ class Hub:
         record = self.journal.discard_delivery(delivery_id, actor=actor, reason=reason)
         log.info("delivery_id=%s discarded by %s: %s", delivery_id, actor, reason)
         return record
+
+
+def _key_owner(api_key: str | None, owners: dict[str, Any], kind: str) -> str:
+    """Return the name whose ``api_key_sha256`` list holds the key's hash, compared in constant time."""
+    if not api_key:
+        raise AuthenticationError(f"missing API key; send {kind} key in the X-API-Key header")
+    digest = hash_api_key(api_key)
+    for name, owner in owners.items():
+        if any(secrets.compare_digest(digest, known) for known in owner.api_key_sha256):
+            return name
+    raise AuthenticationError(f"the API key is not {kind} key; check the key file or ask the hub's operators")
 
 
 def _species_checker(config: HubConfig) -> SpeciesChecker | None:
