@@ -52,9 +52,13 @@ def _rabbitmqctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def rabbitmq_url():
-    """An amqp:// URL on a vhost of this test run's own."""
+    """An amqp:// URL on a new vhost, deleted after the test with every queue in it.
+
+    A vhost per test keeps RabbitMQ from piling up the quorum queues of every hub a run starts,
+    which made later connections time out after the fault tests restarted the broker.
+    """
     if not _port_open(RABBITMQ_HOST, RABBITMQ_PORT):
         _unavailable(f"RabbitMQ is not listening on {RABBITMQ_HOST}:{RABBITMQ_PORT}")
     if shutil.which("rabbitmqctl") is None:
@@ -123,3 +127,9 @@ def sink():
     simulator.start()
     yield simulator
     simulator.stop()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run the tests that break RabbitMQ and PostgreSQL on purpose last, so nothing else waits on their recovery."""
+    disruptive = ("tests/test_faults.py", "tests/test_scale_out.py")
+    items.sort(key=lambda item: item.nodeid.startswith(disruptive))
