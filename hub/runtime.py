@@ -47,7 +47,7 @@ class Hub:
         self.journal = Journal(config.journal_url, pool_size=config.journal.pool_size)
         self.simulators: dict[str, Any] = {}
         self.adapters = self._build_adapters()
-        self.broker = Broker(config.broker, destinations=list(self.adapters))
+        self.broker = Broker(_process_local(config.broker), destinations=list(self.adapters))
         self.router = Router(config.routes, config.twix_regions)
         self.signatures = SignaturePolicy(config)
         self.scheduler: Scheduler | None = None
@@ -335,6 +335,17 @@ class Hub:
         record = self.journal.discard_delivery(delivery_id, actor=actor, reason=reason)
         log.info("delivery_id=%s discarded by %s: %s", delivery_id, actor, reason)
         return record
+
+
+def _process_local(broker: Any) -> Any:
+    """Give an in-process broker a namespace of this hub's own.
+
+    The in-process transport keeps its queues per Python process, so two hubs in one process (tests,
+    the EPIX walkthrough) would otherwise consume each other's jobs.
+    """
+    if not broker.url.startswith("memory://"):
+        return broker
+    return broker.model_copy(update={"namespace": f"{broker.namespace}-{secrets.token_hex(4)}"})
 
 
 def _key_owner(api_key: str | None, owners: dict[str, Any], kind: str) -> str:
