@@ -66,7 +66,7 @@ class Deliverer:
             message.ack()
 
     def deliver(self, delivery_id: str, payload: bytes, headers: dict[str, Any]) -> str | None:
-        """Run one delivery; return its new state, or None when another worker holds it or it is settled."""
+        """Run one delivery; return its new state, or None when another worker has it or it is settled."""
         worker = worker_name()
         record = self.journal.claim_delivery(delivery_id, worker=worker, lease_seconds=self.config.lease_seconds)
         if record is None:
@@ -141,7 +141,7 @@ class Deliverer:
 
     @staticmethod
     def _classify(adapter: Adapter, error: Exception) -> tuple[bool, float | None]:
-        """Return (transient, retry after seconds) as the error and the adapter's declaration say."""
+        """Return (transient, retry after seconds) from the error and the adapter's declaration."""
         if isinstance(error, Retry):
             return True, error.after
         if isinstance(error, (Reject, Park, InvalidMessage, SignatureError)):

@@ -156,7 +156,7 @@ def _send_one(client: httpx.Client, result) -> str | None:
     response = client.post("/api/v1/messages", params={"message_type": "permit.issued"},
                            content=citesepermit.to_xml(result.permit))
     if response.status_code not in (202, 422):
-        raise RuntimeError(f"hub answered HTTP {response.status_code}: {response.text[:300]}")
+        raise RuntimeError(f"hub responded HTTP {response.status_code}: {response.text[:300]}")
     return None
 
 

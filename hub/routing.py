@@ -22,7 +22,7 @@ def _any(wanted: list[str], values: list[str | None]) -> bool:
 
 
 def _taxon_matches(wanted: list[str], names: list[str]) -> bool:
-    """A rule's taxon matches a name exactly or as its genus (the first word)."""
+    """Return True when a name equals a rule's taxon or has it as its genus (the first word)."""
     if not wanted:
         return True
     return any(name == taxon or name.split(" ", 1)[0] == taxon for name in names for taxon in wanted)
